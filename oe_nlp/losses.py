@@ -1,0 +1,253 @@
+"""Outlier Exposure training losses computed on logits.
+
+Two auxiliary losses are provided for the outlier (training corpus) batch:
+
+* ``"uniform_ce"``: the cross-entropy from the model's softmax to the uniform distribution, from
+  Hendrycks, Mazeika and Dietterich, "Deep Anomaly Detection with Outlier Exposure" (ICLR 2019).
+* ``"energy"``: the squared-hinge energy margin loss from Liu, Wang, Owens and Li, "Energy-based
+  Out-of-distribution Detection" (NeurIPS 2020).
+
+Both cast the logits to float32 before the log-sum-exp, so bf16 or fp16 logits from mixed-precision
+training lose no range, and both return a float32 scalar. The weight that multiplies the auxiliary loss is
+applied by the caller. This module depends on torch only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "OE_LOSSES",
+    "energy",
+    "energy_margin_loss",
+    "get_oe_loss",
+    "outlier_exposure_loss",
+    "validate_oe_loss_name",
+]
+
+
+def _validate_logits(logits: Tensor, name: str = "logits") -> None:
+    """Raise unless ``logits`` is a non-empty floating-point tensor of shape ``(..., C)`` with ``C >= 2``."""
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}.")
+
+    if not logits.is_floating_point():
+        raise TypeError(
+            f"{name} must have a floating-point dtype, got {logits.dtype}. "
+            "Pass the model's raw logits, not predicted class ids."
+        )
+
+    if logits.dim() < 2:
+        raise ValueError(
+            f"{name} must have shape (N, C) or (..., C) with classes on the last dim, "
+            f"got shape {tuple(logits.shape)}."
+        )
+
+    if logits.shape[-1] < 2:
+        raise ValueError(
+            f"{name} must have at least 2 classes on the last dim, got shape {tuple(logits.shape)}."
+        )
+
+    if logits.shape[:-1].numel() == 0:
+        raise ValueError(f"{name} contain no examples (shape {tuple(logits.shape)}); pass a non-empty batch.")
+
+
+def _validate_temperature(temperature: float) -> None:
+    """Raise ValueError unless the temperature is a finite number > 0."""
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}.")
+
+
+def _mask_to_bool(mask: Tensor, logits: Tensor) -> Tensor:
+    """Convert a bool or 0/1 mask with shape ``logits.shape[:-1]`` to a bool tensor on the logits' device."""
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}.")
+
+    if mask.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} must equal logits.shape[:-1] = {tuple(logits.shape[:-1])}; "
+            "pass one mask value per example or token."
+        )
+
+    mask = mask.to(logits.device)
+    if mask.dtype == torch.bool:
+        return mask
+
+    is_binary = (mask == 0) | (mask == 1)
+    if not bool(is_binary.all()):
+        invalid_values = torch.unique(mask[~is_binary])[:5].tolist()
+        raise ValueError(
+            f"mask must be bool or contain only 0 and 1 (1 = keep), found values {invalid_values}."
+        )
+
+    return mask == 1
+
+
+def outlier_exposure_loss(logits: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Compute the Outlier Exposure loss: cross-entropy from softmax(logits) to the uniform distribution.
+
+    From Hendrycks, Mazeika and Dietterich, "Deep Anomaly Detection with Outlier Exposure" (ICLR 2019).
+    For logits ``z`` over ``C`` classes, the cross-entropy from the uniform distribution ``U`` to
+    ``p = softmax(z)`` is::
+
+        H(U, p) = -(1/C) * sum_k log p_k = logsumexp(z) - mean(z)
+
+    It is at least ``log(C)``, with equality when ``p`` is uniform, so minimising it on outlier
+    examples pushes their softmax towards uniform.
+
+    Args:
+        logits: Outlier logits, shape ``(N, C)`` for classifiers or ``(..., C)`` for per-token logits.
+        mask: Optional bool or 0/1 tensor of shape ``logits.shape[:-1]``, where 1 (True) marks a
+            position to keep. Without a mask every position counts.
+
+    Returns:
+        The float32 scalar mean of ``logsumexp(z) - mean(z)`` over the kept positions.
+
+    Raises:
+        TypeError: If ``logits`` is not a floating-point tensor or ``mask`` is not a tensor.
+        ValueError: If ``logits`` has fewer than 2 classes or no examples, the mask shape differs
+            from ``logits.shape[:-1]``, the mask has values other than 0/1, or every position is masked.
+    """
+    _validate_logits(logits)
+    logits = logits.float()
+
+    # -mean(log_softmax(z)) equals logsumexp(z) - mean(z). log_softmax subtracts the maximum logit
+    # first, which avoids the cancellation that costs float32 precision for large logits.
+    per_position = -torch.log_softmax(logits, dim=-1).mean(dim=-1)
+
+    if mask is None:
+        return per_position.mean()
+
+    keep = _mask_to_bool(mask, logits)
+    kept_count = int(keep.sum())
+    if kept_count == 0:
+        raise ValueError(
+            f"mask removes every position (mask shape {tuple(keep.shape)}), so the Outlier Exposure loss "
+            "is undefined; keep at least one example or token per batch."
+        )
+
+    return per_position[keep].sum() / kept_count
+
+
+def energy(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Compute the free energy ``E(z) = -T * logsumexp(z / T)`` over the last dim in float32.
+
+    From Liu, Wang, Owens and Li, "Energy-based Out-of-distribution Detection" (NeurIPS 2020).
+    In-distribution inputs tend to get lower (more negative) energy than OOD inputs.
+
+    Args:
+        logits: Floating-point logits of shape ``(..., C)`` with ``C >= 2``.
+        temperature: Temperature ``T > 0``.
+
+    Returns:
+        A float32 tensor of shape ``logits.shape[:-1]``.
+
+    Raises:
+        TypeError: If ``logits`` is not a floating-point tensor.
+        ValueError: If ``logits`` has fewer than 2 classes or no examples, or ``temperature <= 0``.
+    """
+    _validate_logits(logits)
+    _validate_temperature(temperature)
+
+    logits = logits.float()
+    return -temperature * torch.logsumexp(logits / temperature, dim=-1)
+
+
+def energy_margin_loss(
+    in_logits: Tensor,
+    out_logits: Tensor,
+    m_in: float = -25.0,
+    m_out: float = -7.0,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Compute the energy margin loss of Liu et al. on an in-distribution and an outlier batch.
+
+    From Liu, Wang, Owens and Li, "Energy-based Out-of-distribution Detection" (NeurIPS 2020)::
+
+        L = mean(relu(E(x_in) - m_in) ** 2) + mean(relu(m_out - E(x_out)) ** 2)
+
+    with ``E`` from :func:`energy`. The first term penalises in-distribution energies above
+    ``m_in``, and the second penalises outlier energies below ``m_out``. The defaults -25 and -7 are the
+    argparse defaults of the authors' CIFAR training script (github.com/wetliu/energy_ood,
+    ``CIFAR/train.py``), whose run script passes -23/-5 for CIFAR-10 and -27/-5 for CIFAR-100.
+    Good margins depend on the scale of the model's logits, so tune them per model and task.
+
+    Args:
+        in_logits: In-distribution logits, shape ``(N, C)`` or ``(..., C)``.
+        out_logits: Outlier logits, shape ``(M, C)`` or ``(..., C)``.
+        m_in: Margin for in-distribution energies.
+        m_out: Margin for outlier energies. Must be >= ``m_in``.
+        temperature: Temperature ``T > 0`` of the energy.
+
+    Returns:
+        A float32 scalar. Each mean runs over all positions of its batch.
+
+    Raises:
+        TypeError: If either logits tensor is not floating point.
+        ValueError: If either batch is empty or has fewer than 2 classes, a margin is not finite,
+            ``m_in > m_out``, or ``temperature <= 0``.
+    """
+    _validate_logits(in_logits, "in_logits")
+    _validate_logits(out_logits, "out_logits")
+    _validate_margins(m_in, m_out)
+
+    in_energy = energy(in_logits, temperature)
+    out_energy = energy(out_logits, temperature)
+
+    in_term = torch.relu(in_energy - m_in).pow(2).mean()
+    out_term = torch.relu(m_out - out_energy).pow(2).mean()
+    return in_term + out_term
+
+
+def _validate_margins(m_in: float, m_out: float) -> None:
+    """Raise ValueError unless both energy margins are finite and ``m_in <= m_out``."""
+    if not (math.isfinite(m_in) and math.isfinite(m_out)):
+        raise ValueError(f"energy margins must be finite, got m_in={m_in} and m_out={m_out}.")
+
+    if m_in > m_out:
+        raise ValueError(
+            f"m_in={m_in} is greater than m_out={m_out}, so the loss asks for no separation between "
+            "in-distribution and outlier energies; choose m_in <= m_out (the defaults are -25 and -7)."
+        )
+
+
+OE_LOSSES: dict[str, Callable[..., Tensor]] = {
+    "uniform_ce": outlier_exposure_loss,
+    "energy": energy_margin_loss,
+}
+"""Outlier Exposure losses by name.
+
+``"uniform_ce"`` maps to :func:`outlier_exposure_loss`, which takes the outlier logits only.
+``"energy"`` maps to :func:`energy_margin_loss`, which takes in-distribution and outlier logits.
+"""
+
+
+def validate_oe_loss_name(name: str) -> str:
+    """Return ``name`` unchanged if it is a key of :data:`OE_LOSSES`, else raise.
+
+    Raises:
+        TypeError: If ``name`` is not a string.
+        ValueError: If ``name`` is not a known loss. The message lists the choices.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"OE loss name must be a string, got {type(name).__name__}: {name!r}.")
+
+    if name not in OE_LOSSES:
+        choices = ", ".join(repr(key) for key in sorted(OE_LOSSES))
+        raise ValueError(f"Unknown OE loss {name!r}. Choose one of: {choices}.")
+
+    return name
+
+
+def get_oe_loss(name: str) -> Callable[..., Tensor]:
+    """Look up an Outlier Exposure loss function by name in :data:`OE_LOSSES`.
+
+    Raises:
+        TypeError: If ``name`` is not a string.
+        ValueError: If ``name`` is not a known loss. The message lists the choices.
+    """
+    return OE_LOSSES[validate_oe_loss_name(name)]
