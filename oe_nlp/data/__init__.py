@@ -1,0 +1,29 @@
+"""Data sets for Outlier Exposure on text: in-distribution tasks, outlier corpora, OOD test sets."""
+
+from oe_nlp.data.checks import check_text_columns
+from oe_nlp.data.loading import (
+    DATA_DIR_ENV,
+    hub_requests,
+    load_ood_suite,
+    load_outlier_dataset,
+    load_text_dataset,
+    resolve_data_dir,
+)
+from oe_nlp.data.registry import OOD_SUITES, REGISTRY, DatasetSpec, get_dataset_spec
+from oe_nlp.data.text import normalize_text, wikitext_sentences
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "OOD_SUITES",
+    "REGISTRY",
+    "DatasetSpec",
+    "check_text_columns",
+    "get_dataset_spec",
+    "hub_requests",
+    "load_ood_suite",
+    "load_outlier_dataset",
+    "load_text_dataset",
+    "normalize_text",
+    "resolve_data_dir",
+    "wikitext_sentences",
+]
