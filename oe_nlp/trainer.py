@@ -1,0 +1,432 @@
+"""`OETrainer`: a `transformers.Trainer` that adds Outlier Exposure to classification training.
+
+Beside every in-distribution batch the trainer draws a batch of auxiliary outliers and runs both
+through the model in one forward pass. A loss term then pushes the outliers' softmax towards the
+uniform distribution (Hendrycks, Mazeika and Dietterich, "Deep Anomaly Detection with Outlier
+Exposure", ICLR 2019). With no outlier dataset it is exactly `Trainer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+from transformers.utils import logging
+
+from .losses import OE_LOSSES, energy_margin_loss, outlier_exposure_loss
+from .metrics import ood_metrics
+from .scores import SCORES, anomaly_scores
+
+logger = logging.get_logger(__name__)
+
+# Model inputs that carry targets. Outlier examples have none, so these are never taken from them.
+_LABEL_COLUMNS = ("label", "labels", "label_ids")
+
+
+@dataclass
+class OETrainingArguments(TrainingArguments):
+    """Training arguments with the Outlier Exposure fields.
+
+    Parameters:
+        oe_loss (`str`, defaults to `"uniform_ce"`):
+            Loss on the outlier logits. `"uniform_ce"` is the cross-entropy from the softmax to the uniform
+            distribution (Hendrycks et al. 2019). `"energy"` is the squared-hinge energy margin loss of
+            Liu et al. 2020, which uses the in-distribution logits as well.
+        oe_weight (`float`, defaults to 1.0):
+            Weight of the outlier term: `loss = loss_in + oe_weight * loss_oe`. Hendrycks et al. used 1.0
+            for text classifiers and 0.5 for image classifiers.
+        oe_batch_size (`int`, *optional*):
+            Outlier examples per device and per in-distribution batch. Defaults to
+            `per_device_train_batch_size`.
+        energy_m_in (`float`, defaults to -25.0), energy_m_out (`float`, defaults to -7.0):
+            Energy margins of the `"energy"` loss: in-distribution energies above `energy_m_in` and
+            outlier energies below `energy_m_out` are penalised.
+        energy_temperature (`float`, defaults to 1.0):
+            Temperature T in E(x) = -T logsumexp(f(x) / T), used by the `"energy"` loss and score.
+        ood_score (`str`, defaults to `"msp"`):
+            Anomaly score used by `evaluate()` for the OOD metrics (see `oe_nlp.scores.SCORES`).
+    """
+
+    oe_loss: str = field(
+        default="uniform_ce",
+        metadata={"help": f"Outlier loss, one of {sorted(OE_LOSSES)}."},
+    )
+    oe_weight: float = field(default=1.0, metadata={"help": "Weight of the outlier loss term (>= 0)."})
+    oe_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Outlier examples per device and step. Defaults to per_device_train_batch_size."},
+    )
+    energy_m_in: float = field(default=-25.0, metadata={"help": "In-distribution energy margin."})
+    energy_m_out: float = field(default=-7.0, metadata={"help": "Outlier energy margin."})
+    energy_temperature: float = field(default=1.0, metadata={"help": "Energy temperature T (> 0)."})
+    ood_score: str = field(
+        default="msp",
+        metadata={"help": f"Anomaly score for OOD evaluation, one of {sorted(SCORES)}."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.oe_loss not in OE_LOSSES:
+            raise ValueError(f"Unknown `oe_loss`={self.oe_loss!r}. Choose one of {sorted(OE_LOSSES)}.")
+        if self.ood_score not in SCORES:
+            raise ValueError(f"Unknown `ood_score`={self.ood_score!r}. Choose one of {sorted(SCORES)}.")
+        if self.oe_weight < 0:
+            raise ValueError(
+                f"`oe_weight` must be >= 0, got {self.oe_weight}. Use 0 to switch the outlier term off."
+            )
+        if self.oe_batch_size is not None and self.oe_batch_size <= 0:
+            raise ValueError(
+                f"`oe_batch_size` must be a positive integer, got {self.oe_batch_size}. "
+                "Leave it unset to use `per_device_train_batch_size`."
+            )
+        if self.energy_temperature <= 0:
+            raise ValueError(f"`energy_temperature` must be > 0, got {self.energy_temperature}.")
+        super().__post_init__()
+
+    @property
+    def outlier_batch_size(self) -> int:
+        """Outlier examples drawn per device for each in-distribution micro-batch."""
+        return self.oe_batch_size or self.per_device_train_batch_size
+
+
+def outlier_batch_indices(num_outliers: int, batch_size: int, seed: int, batch_number: int) -> np.ndarray:
+    """Select the outlier examples of one batch as a pure function of its position in the stream.
+
+    The outlier stream is an endless sequence of passes over the corpus, each pass a fresh permutation
+    seeded by `(seed, pass number)`. Batch `batch_number` is the slice
+    `[batch_number * batch_size, (batch_number + 1) * batch_size)` of that stream. Because nothing else
+    enters, a resumed run, gradient accumulation and several processes need no saved sampler state.
+
+    Args:
+        num_outliers: Size of the outlier corpus.
+        batch_size: Examples per batch.
+        seed: Base seed of the permutations.
+        batch_number: Global index of the batch in the stream (see `OETrainer._outlier_batch_number`).
+
+    Returns:
+        An int64 array of `batch_size` indices into the outlier corpus.
+    """
+    start = batch_number * batch_size
+    indices: list[np.ndarray] = []
+    taken = 0
+    while taken < batch_size:
+        pass_number, offset = divmod(start + taken, num_outliers)
+        permutation = np.random.default_rng([seed, pass_number]).permutation(num_outliers)
+        chunk = permutation[offset : offset + batch_size - taken]
+        indices.append(chunk)
+        taken += len(chunk)
+    return np.concatenate(indices).astype(np.int64)
+
+
+def concatenate_batches(
+    in_batch: dict[str, torch.Tensor],
+    out_batch: dict[str, torch.Tensor],
+    pad_values: dict[str, int],
+    padding_side: str = "right",
+) -> dict[str, torch.Tensor]:
+    """Stack an in-distribution and an outlier batch along the batch dimension.
+
+    Sequence inputs of different lengths are padded to the longer one on `padding_side`, with the value
+    `pad_values[key]` (0 for keys not listed). Both batches must have the same inputs and no labels:
+    the caller keeps the in-distribution labels aside.
+
+    Args:
+        in_batch: Model inputs of the in-distribution batch, without labels.
+        out_batch: Model inputs of the outlier batch.
+        pad_values: Padding value per input name, e.g. `{"input_ids": tokenizer.pad_token_id}`.
+        padding_side: `"right"` or `"left"`.
+
+    Returns:
+        The concatenated inputs, in-distribution rows first.
+    """
+    if set(in_batch) != set(out_batch):
+        raise ValueError(
+            f"The in-distribution batch has inputs {sorted(in_batch)} but the outlier batch has "
+            f"{sorted(out_batch)}. Tokenize the outlier dataset with the same tokenizer and settings as the "
+            "training dataset."
+        )
+
+    combined = {}
+    for key, out_tensor in out_batch.items():
+        in_tensor = in_batch[key]
+        if in_tensor.dim() == 2 and in_tensor.shape[1] != out_tensor.shape[1]:
+            length = max(in_tensor.shape[1], out_tensor.shape[1])
+            value = pad_values.get(key, 0)
+            in_tensor = _pad_to_length(in_tensor, length, value, padding_side)
+            out_tensor = _pad_to_length(out_tensor, length, value, padding_side)
+        if in_tensor.shape[1:] != out_tensor.shape[1:]:
+            raise ValueError(
+                f"Cannot concatenate input `{key}`: in-distribution shape {tuple(in_tensor.shape)} and "
+                f"outlier shape {tuple(out_tensor.shape)} differ beyond the batch dimension."
+            )
+        combined[key] = torch.cat([in_tensor, out_tensor.to(in_tensor.device, in_tensor.dtype)], dim=0)
+    return combined
+
+
+def _pad_to_length(tensor: torch.Tensor, length: int, value: int, padding_side: str) -> torch.Tensor:
+    missing = length - tensor.shape[1]
+    if missing == 0:
+        return tensor
+    padding = (missing, 0) if padding_side == "left" else (0, missing)
+    return F.pad(tensor, padding, value=value)
+
+
+class OETrainer(Trainer):
+    """A `Trainer` that mixes an outlier batch into every training step and reports OOD metrics.
+
+    Args:
+        outlier_dataset (`datasets.Dataset`, *optional*):
+            Tokenized auxiliary outliers (e.g. WikiText-2 sentences), without a label column. Without it,
+            `OETrainer` trains exactly like `Trainer`: use that for the baseline.
+        ood_eval_datasets (`dict[str, datasets.Dataset]`, *optional*):
+            Tokenized OOD test sets. `evaluate()` scores them against the in-distribution eval set and adds
+            `eval_ood_<name>_<metric>` and `eval_ood_mean_<metric>` to its metrics.
+        outlier_data_collator (*optional*):
+            Collator for outlier examples. Defaults to the trainer's `data_collator`.
+        **kwargs: Everything `transformers.Trainer` takes.
+
+    Example:
+
+    ```python
+    >>> trainer = OETrainer(model=model, args=OETrainingArguments("out"), train_dataset=train,
+    ...                     outlier_dataset=wikitext, processing_class=tokenizer)
+    >>> trainer.train()
+    ```
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        outlier_dataset: Any = None,
+        ood_eval_datasets: dict[str, Any] | None = None,
+        outlier_data_collator: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+
+        # ---- Outlier Exposure settings ----
+        if not isinstance(self.args, OETrainingArguments):
+            raise TypeError(
+                f"`args` must be an `OETrainingArguments`, got {type(self.args).__name__}. "
+                "Build it with `OETrainingArguments(...)`, which takes every `TrainingArguments` field."
+            )
+        self.outlier_dataset = self._prepare_outlier_dataset(outlier_dataset)
+        self.outlier_data_collator = outlier_data_collator or self.data_collator
+        self.ood_eval_datasets = dict(ood_eval_datasets or {})
+
+        # ---- State for the separate loss terms and the outlier stream ----
+        self._oe_term_sums = {"loss_in": 0.0, "loss_oe": 0.0}
+        self._oe_term_count = 0
+        self._micro_step = 0
+        self._micro_step_of = -1
+        if self.outlier_dataset is not None:
+            # The OE loss is a per-batch mean, so Trainer must divide it by the accumulation steps.
+            self.loss_is_scaled_for_ga = False
+
+    def _prepare_outlier_dataset(self, dataset: Any) -> Any:
+        if dataset is None:
+            return None
+        if isinstance(dataset, dict):
+            raise TypeError(
+                f"`outlier_dataset` must be a `datasets.Dataset`, got a {type(dataset).__name__} with keys "
+                f"{list(dataset.keys())}. Pass one split, e.g. `outlier_dataset=dataset['train']`."
+            )
+        if len(dataset) == 0:
+            raise ValueError(
+                "`outlier_dataset` is empty. Check the outlier corpus and its length filters, or pass "
+                "`outlier_dataset=None` to train without Outlier Exposure."
+            )
+        columns = getattr(dataset, "column_names", None)
+        if columns is None:
+            return dataset
+
+        labelled = [name for name in _LABEL_COLUMNS if name in columns]
+        if labelled:
+            raise ValueError(
+                f"`outlier_dataset` has label column(s) {labelled}, but outliers have no labels: their "
+                "target is the uniform distribution. Remove them with `dataset.remove_columns(...)`."
+            )
+        if "input_ids" not in columns and "pixel_values" not in columns:
+            raise ValueError(
+                f"`outlier_dataset` has no model inputs (columns: {columns}). Tokenize it first, e.g. "
+                "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
+            )
+        self._set_signature_columns_if_needed()
+        unused = [name for name in columns if name not in self._signature_columns]
+        if unused:
+            logger.info("Outlier columns not used by the model: %s", ", ".join(unused))
+            dataset = dataset.remove_columns(unused)
+        return dataset
+
+    # ---- Outlier stream ----
+
+    def _outlier_batch_number(self) -> int:
+        """Return the global index of the current outlier batch: (optimizer step, micro-step, rank)."""
+        if self.state.global_step != self._micro_step_of:
+            self._micro_step_of = self.state.global_step
+            self._micro_step = 0
+        else:
+            self._micro_step += 1
+        accumulation = self.args.gradient_accumulation_steps
+        world_size = self.args.world_size
+        micro_batch = self.state.global_step * accumulation + self._micro_step
+        return micro_batch * world_size + self.args.process_index
+
+    def _next_outlier_batch(self) -> dict[str, torch.Tensor]:
+        indices = outlier_batch_indices(
+            num_outliers=len(self.outlier_dataset),
+            batch_size=self.args.outlier_batch_size,
+            seed=self.args.seed,
+            batch_number=self._outlier_batch_number(),
+        )
+        features = [self.outlier_dataset[int(index)] for index in indices]
+        batch = self.outlier_data_collator(features)
+        batch = {key: value for key, value in batch.items() if key not in _LABEL_COLUMNS}
+        return self._prepare_inputs(batch)
+
+    def _pad_values(self) -> tuple[dict[str, int], str]:
+        pad_id = getattr(self.processing_class, "pad_token_id", None)
+        if pad_id is None:
+            pad_id = getattr(self.model.config, "pad_token_id", None) or 0
+        side = getattr(self.processing_class, "padding_side", "right")
+        return {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}, side
+
+    # ---- Loss ----
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Compute the in-distribution loss plus `oe_weight` times the outlier loss.
+
+        Outside training, or without an outlier dataset, this is `Trainer.compute_loss` unchanged.
+        """
+        if self.outlier_dataset is None or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+        labels = _pop_labels(inputs)
+        out_batch = self._next_outlier_batch()
+        pad_values, padding_side = self._pad_values()
+        combined = concatenate_batches(inputs, out_batch, pad_values, padding_side)
+
+        outputs = model(**combined)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        num_in = labels.shape[0]
+        in_logits, out_logits = logits[:num_in], logits[num_in:]  # (batch_in, C), (batch_out, C)
+
+        loss_in = F.cross_entropy(in_logits.float(), labels, ignore_index=-100)
+        loss_oe = self._outlier_loss(in_logits, out_logits)
+        loss = loss_in + self.args.oe_weight * loss_oe
+
+        self._record_terms(loss_in, loss_oe)
+        if return_outputs:
+            outputs["logits"] = in_logits
+            return loss, outputs
+        return loss
+
+    def _outlier_loss(self, in_logits: torch.Tensor, out_logits: torch.Tensor) -> torch.Tensor:
+        if self.args.oe_loss == "energy":
+            return energy_margin_loss(
+                in_logits,
+                out_logits,
+                m_in=self.args.energy_m_in,
+                m_out=self.args.energy_m_out,
+                temperature=self.args.energy_temperature,
+            )
+        return outlier_exposure_loss(out_logits)
+
+    def _record_terms(self, loss_in: torch.Tensor, loss_oe: torch.Tensor) -> None:
+        self._oe_term_sums["loss_in"] += loss_in.detach().item()
+        self._oe_term_sums["loss_oe"] += loss_oe.detach().item()
+        self._oe_term_count += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Log as `Trainer` does, adding the mean in-distribution and outlier loss terms to training logs."""
+        if "loss" in logs and self._oe_term_count > 0:
+            for name, total in self._oe_term_sums.items():
+                logs[name] = round(total / self._oe_term_count, 6)
+                self._oe_term_sums[name] = 0.0
+            self._oe_term_count = 0
+        super().log(logs, start_time)
+
+    # ---- Evaluation ----
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Run `Trainer.evaluate`, then add OOD metrics for each set in `ood_eval_datasets`.
+
+        The in-distribution eval set and each OOD set are scored with `args.ood_score`. Keys are
+        `<prefix>_ood_<name>_<metric>` per set and `<prefix>_ood_mean_<metric>` over the sets, with
+        metrics as in `oe_nlp.metrics.ood_metrics` (fractions, not percentages).
+        """
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if not self.ood_eval_datasets:
+            return metrics
+
+        in_dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if isinstance(in_dataset, dict):
+            raise TypeError(
+                "OOD evaluation needs one in-distribution eval set, but `eval_dataset` is a dict with keys "
+                f"{list(in_dataset)}. Pass `eval_dataset=<one dataset>` to `evaluate()`."
+            )
+        ood_results = self.evaluate_ood(in_dataset, metric_key_prefix)
+        self.log(ood_results)
+        metrics.update(ood_results)
+        return metrics
+
+    def predict_logits(self, dataset: Any, description: str = "Prediction") -> np.ndarray:
+        """Return the model's logits on `dataset` as a float32 array, gathered across processes."""
+        dataloader = self.get_test_dataloader(dataset)
+        output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False)
+        predictions = output.predictions
+        if isinstance(predictions, tuple):
+            predictions = predictions[0]
+        return np.asarray(predictions, dtype=np.float32)
+
+    def evaluate_ood(self, in_dataset: Any, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Score `in_dataset` and every OOD set once and return the flat OOD metrics."""
+        score = self.args.ood_score
+        temperature = self.args.energy_temperature
+        in_scores = anomaly_scores(self.predict_logits(in_dataset), score, temperature=temperature)
+
+        results: dict[str, float] = {}
+        per_set = []
+        for name, dataset in self.ood_eval_datasets.items():
+            logits = self.predict_logits(dataset, description=f"OOD {name}")
+            ood_scores = anomaly_scores(logits, score, temperature=temperature)
+            values = ood_metrics(np.asarray(in_scores), np.asarray(ood_scores))
+            per_set.append(values)
+            for metric, value in values.items():
+                results[f"{metric_key_prefix}_ood_{name}_{metric}"] = value
+
+        for metric in per_set[0]:
+            results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
+        return results
+
+
+def _pop_labels(inputs: dict[str, Any]) -> torch.Tensor:
+    for name in _LABEL_COLUMNS:
+        if name in inputs:
+            labels = inputs.pop(name)
+            break
+    else:
+        raise ValueError(
+            f"The in-distribution batch has no labels (inputs: {sorted(inputs)}). Outlier Exposure trains a "
+            "classifier, so the training dataset needs a `label` or `labels` column."
+        )
+    if labels.dtype.is_floating_point:
+        raise TypeError(
+            f"Labels must be integer class ids, got dtype {labels.dtype}. Cast the label column to int "
+            "(e.g. `dataset.cast_column('label', ClassLabel(names=...))`)."
+        )
+    return labels
