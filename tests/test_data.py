@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -26,19 +25,10 @@ from oe_nlp.data import (
     wikitext_sentences,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "data"
+from .conftest import FIXTURE_DATA as FIXTURES
+from .conftest import shared_data_dir
 
-
-def _real_data_dir() -> Path | None:
-    candidates = [os.environ.get("OE_NLP_DATA_DIR"), REPO_ROOT.parent / "shared" / "data"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "sst" / "stsa" / "stsa.binary.train").is_file():
-            return Path(candidate)
-    return None
-
-
-REAL_DATA = _real_data_dir()
+REAL_DATA = shared_data_dir()
 
 
 @pytest.fixture(autouse=True)

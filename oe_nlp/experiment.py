@@ -1,0 +1,360 @@
+"""Baseline-versus-OE experiments on text classification: the pipeline behind the recipes.
+
+One experiment trains a baseline classifier, fine-tunes a copy of it with Outlier Exposure, evaluates
+both on the task's OOD suite and writes `results.json`, `results.md` and plots for each, plus a
+side-by-side table. Recipes only parse arguments and call `run_experiment`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import set_seed
+from transformers.utils import logging
+
+from .data import (
+    OOD_SUITES,
+    check_text_columns,
+    hub_requests,
+    load_ood_suite,
+    load_outlier_dataset,
+    load_text_dataset,
+    resolve_data_dir,
+)
+from .evaluation import OODReport, comparison_markdown, evaluate_ood_suite, write_text_atomic
+from .models import RecurrentClassifierConfig, RecurrentForSequenceClassification, build_word_tokenizer
+from .scores import SCORES
+from .trainer import OETrainer, OETrainingArguments
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A classification task: its data set, splits, OOD suite and the published results to compare with.
+
+    Attributes:
+        dataset: Registry name of the in-distribution data set.
+        train_split, eval_split, test_split: Split names; OOD metrics use `test_split`.
+        ood_suite: Key of `oe_nlp.data.OOD_SUITES`.
+        reference: Published suite means in percent by row label, e.g. `{"MSP": {"fpr90": 74.9, ...}}`.
+        reference_source: Where `reference` comes from.
+    """
+
+    dataset: str
+    train_split: str
+    eval_split: str | None
+    test_split: str
+    ood_suite: str
+    reference: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    reference_source: str = ""
+
+
+TASKS: dict[str, TaskSpec] = {
+    "sst2": TaskSpec(
+        dataset="sst2",
+        train_split="train",
+        eval_split="validation",
+        test_split="test",
+        ood_suite="sst2",
+        reference={
+            "MSP baseline": {"fpr90": 74.9, "auroc": 61.6, "aupr_out": 22.9},
+            "+OE": {"fpr90": 27.3, "auroc": 89.3, "aupr_out": 59.4},
+        },
+        reference_source="Hendrycks, Mazeika and Dietterich, ICLR 2019, Table 2 (SST, mean over 10 OOD sets)",
+    ),
+}
+
+
+@dataclass
+class DataArguments:
+    """Data settings of an experiment."""
+
+    task: str = field(default="sst2", metadata={"help": f"Task, one of {sorted(TASKS)}."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder with the local data files (the layout of shared/data). Defaults to "
+            "$OE_NLP_DATA_DIR; with neither, data sets are loaded from the Hugging Face Hub."
+        },
+    )
+    outlier_corpus: str = field(
+        default="wikitext2", metadata={"help": "Registry name of the outlier corpus."}
+    )
+    lowercase: bool = field(
+        default=True, metadata={"help": "Lower-case all text (in-distribution, outlier and OOD alike)."}
+    )
+    max_length: int = field(default=256, metadata={"help": "Truncate every text to this many tokens."})
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"Unknown `task`={self.task!r}. Choose one of {sorted(TASKS)}.")
+        if self.max_length <= 0:
+            raise ValueError(f"`max_length` must be a positive integer, got {self.max_length}.")
+
+
+@dataclass
+class ModelArguments:
+    """Settings of the recurrent classifier and its word-level vocabulary (defaults: Hendrycks et al.)."""
+
+    cell: str = field(default="gru", metadata={"help": "Recurrent cell: gru or lstm."})
+    vocab_size: int = field(
+        default=10000, metadata={"help": "Most frequent training words kept in the vocabulary."}
+    )
+    embedding_dim: int = field(default=50, metadata={"help": "Word embedding size."})
+    hidden_size: int = field(default=128, metadata={"help": "Recurrent hidden state size."})
+    num_layers: int = field(default=2, metadata={"help": "Stacked recurrent layers."})
+
+
+@dataclass
+class ExperimentArguments:
+    """Settings of the OE fine-tuning stage and of the OOD evaluation."""
+
+    oe_num_train_epochs: float = field(default=2.0, metadata={"help": "Epochs of OE fine-tuning."})
+    num_resamples: int = field(default=10, metadata={"help": "OOD subsets drawn per OOD set."})
+    ood_to_in_ratio: float = field(
+        default=0.2, metadata={"help": "OOD subset size / in-distribution test size."}
+    )
+    eval_scores: str = field(
+        default="msp",
+        metadata={"help": f"Comma-separated anomaly scores to evaluate, from {sorted(SCORES)}."},
+    )
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.score_names if name not in SCORES]
+        if unknown:
+            raise ValueError(f"Unknown score(s) {unknown} in `eval_scores`. Choose from {sorted(SCORES)}.")
+        if self.oe_num_train_epochs <= 0:
+            raise ValueError(f"`oe_num_train_epochs` must be > 0, got {self.oe_num_train_epochs}.")
+
+    @property
+    def score_names(self) -> list[str]:
+        """Score names parsed from `eval_scores`."""
+        return [name.strip() for name in self.eval_scores.split(",") if name.strip()]
+
+
+# Hendrycks et al. trained the text classifiers with Adam at learning rate 0.01, batch 64, cosine
+# annealing, 5 epochs for the baseline, and no weight decay. Recipes pass these to `set_defaults`.
+PAPER_TRAINING_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.01,
+    "per_device_train_batch_size": 64,
+    "per_device_eval_batch_size": 256,
+    "num_train_epochs": 5.0,
+    "lr_scheduler_type": "cosine",
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "optim": "adamw_torch",
+    "save_strategy": "no",
+    "report_to": "none",
+    "logging_steps": 20,
+    "seed": 1,
+}
+
+
+def planned_hub_requests(data_args: DataArguments) -> list[dict[str, Any]]:
+    """List the `datasets.load_dataset` calls an experiment makes when it reads from the Hub, in order."""
+    task = TASKS[data_args.task]
+    splits = [task.train_split] + ([task.eval_split] if task.eval_split else []) + [task.test_split]
+    requests = [hub_requests(task.dataset, split) for split in splits]
+    requests.append(hub_requests(data_args.outlier_corpus, "train"))
+    requests.extend(hub_requests(name, "test") for name in OOD_SUITES[task.ood_suite])
+    return requests
+
+
+def prepare_data(data_args: DataArguments, tokenizer_vocab_size: int) -> dict[str, Any]:
+    """Load and tokenize the task's splits, the outlier corpus and the OOD suite."""
+    task = TASKS[data_args.task]
+    load = {"data_dir": data_args.data_dir, "lowercase": data_args.lowercase}
+    if resolve_data_dir(data_args.data_dir) is None:
+        for request in planned_hub_requests(data_args):
+            logger.info("Loading from the Hugging Face Hub: %s", request)
+
+    splits = {"train": load_text_dataset(task.dataset, task.train_split, **load)}
+    if task.eval_split:
+        splits["eval"] = load_text_dataset(task.dataset, task.eval_split, **load)
+    splits["test"] = load_text_dataset(task.dataset, task.test_split, **load)
+    outliers = load_outlier_dataset(data_args.outlier_corpus, **load)
+    ood_sets = load_ood_suite(task.ood_suite, **load)
+
+    tokenizer = build_word_tokenizer(splits["train"]["text"], vocab_size=tokenizer_vocab_size)
+    max_length = data_args.max_length
+    logger.info(
+        "Loaded %s: %s; %d outliers; OOD sets %s.",
+        data_args.task,
+        ", ".join(f"{name} {len(dataset)}" for name, dataset in splits.items()),
+        len(outliers),
+        {name: len(dataset) for name, dataset in ood_sets.items()},
+    )
+    return {
+        "tokenizer": tokenizer,
+        "splits": {name: tokenize(dataset, tokenizer, max_length) for name, dataset in splits.items()},
+        "outliers": tokenize(outliers, tokenizer, max_length),
+        "ood": {name: tokenize(dataset, tokenizer, max_length) for name, dataset in ood_sets.items()},
+        "label_names": splits["train"].features["label"].names,
+    }
+
+
+def tokenize(dataset: Any, tokenizer: Any, max_length: int) -> Any:
+    """Tokenize the `text` column (truncating to `max_length`) and drop it, keeping labels if present."""
+
+    label_column = "label" if "label" in dataset.column_names else None
+    check_text_columns(dataset, "text", label_column)
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    return dataset.map(encode, batched=True, remove_columns=["text"], desc="Tokenizing")
+
+
+def build_model(
+    model_args: ModelArguments, tokenizer: Any, label_names: list[str]
+) -> RecurrentForSequenceClassification:
+    """Build a randomly initialised recurrent classifier sized for `tokenizer` and the labels."""
+    config = RecurrentClassifierConfig(
+        vocab_size=len(tokenizer),
+        embedding_dim=model_args.embedding_dim,
+        hidden_size=model_args.hidden_size,
+        num_layers=model_args.num_layers,
+        cell=model_args.cell,
+        num_labels=len(label_names),
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+    )
+    return RecurrentForSequenceClassification(config)
+
+
+def train_stage(
+    model: Any, args: OETrainingArguments, data: dict[str, Any], outliers: Any = None
+) -> tuple[OETrainer, float]:
+    """Train `model` (with Outlier Exposure when `outliers` is given), save it, and return the trainer."""
+    set_seed(args.seed)
+    trainer = OETrainer(
+        model=model,
+        args=args,
+        train_dataset=data["splits"]["train"],
+        eval_dataset=data["splits"].get("eval"),
+        processing_class=data["tokenizer"],
+        outlier_dataset=outliers,
+    )
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.save_model(args.output_dir)
+    return trainer, seconds
+
+
+def evaluate_stage(
+    trainer: OETrainer,
+    name: str,
+    data: dict[str, Any],
+    experiment_args: ExperimentArguments,
+    output_dir: Path,
+) -> OODReport:
+    """Evaluate a trained model on the OOD suite and write its results, table and plots."""
+    report = evaluate_ood_suite(
+        trainer,
+        data["splits"]["test"],
+        data["ood"],
+        name=name,
+        scores=experiment_args.score_names,
+        num_resamples=experiment_args.num_resamples,
+        ood_to_in_ratio=experiment_args.ood_to_in_ratio,
+        seed=trainer.args.seed,
+        temperature=trainer.args.energy_temperature,
+    )
+    if trainer.is_world_process_zero():
+        report.save_json(output_dir / "results.json")
+        tables = [f"## {score}\n\n{report.to_markdown(score)}" for score in experiment_args.score_names]
+        write_text_atomic(output_dir / "results.md", f"# {name}\n\n" + "\n".join(tables))
+        for score in experiment_args.score_names:
+            report.save_plots(output_dir / "plots", score)
+    return report
+
+
+def run_experiment(
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    training_args: OETrainingArguments,
+    experiment_args: ExperimentArguments,
+) -> dict[str, OODReport]:
+    """Train a baseline, fine-tune it with OE, evaluate both on the OOD suite and write the comparison.
+
+    Files written under `training_args.output_dir`: `baseline/` and `oe/` (model, tokenizer,
+    `results.json`, `results.md`, `plots/`), and `results.md` / `results.json` comparing the two.
+    """
+    output_dir = Path(training_args.output_dir)
+    task = TASKS[data_args.task]
+    data = prepare_data(data_args, model_args.vocab_size)
+
+    # ---- Baseline: the task alone ----
+    baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
+    set_seed(baseline_args.seed)
+    model = build_model(model_args, data["tokenizer"], data["label_names"])
+    baseline_trainer, baseline_seconds = train_stage(model, baseline_args, data)
+    baseline = evaluate_stage(
+        baseline_trainer, "MSP baseline", data, experiment_args, output_dir / "baseline"
+    )
+
+    # ---- Outlier Exposure: fine-tune a copy of the baseline ----
+    oe_args = dataclasses.replace(
+        training_args, output_dir=str(output_dir / "oe"), num_train_epochs=experiment_args.oe_num_train_epochs
+    )
+    oe_model = RecurrentForSequenceClassification.from_pretrained(baseline_args.output_dir)
+    oe_trainer, oe_seconds = train_stage(oe_model, oe_args, data, outliers=data["outliers"])
+    oe_report = evaluate_stage(oe_trainer, "+OE", data, experiment_args, output_dir / "oe")
+
+    reports = {"baseline": baseline, "oe": oe_report}
+    if oe_trainer.is_world_process_zero():
+        timings = {
+            "baseline_train_seconds": round(baseline_seconds, 1),
+            "oe_train_seconds": round(oe_seconds, 1),
+        }
+        write_comparison(output_dir, reports, task, experiment_args.score_names, data_args, timings)
+    return reports
+
+
+def write_comparison(
+    output_dir: Path,
+    reports: Mapping[str, OODReport],
+    task: TaskSpec,
+    scores: list[str],
+    data_args: DataArguments,
+    timings: Mapping[str, float],
+) -> None:
+    """Write the side-by-side table (`results.md`) and all numbers (`results.json`) of an experiment."""
+    sections = [f"# {data_args.task}: baseline vs Outlier Exposure\n"]
+    for score in scores:
+        reference = task.reference if score == "msp" else None
+        table = comparison_markdown(list(reports.values()), score, reference, reference_label="published")
+        sections.append(f"## Mean over the OOD suite, score `{score}` (percent)\n\n{table}")
+    if task.reference_source:
+        sections.append(f"Published rows: {task.reference_source}.\n")
+    write_text_atomic(output_dir / "results.md", "\n".join(sections))
+
+    summary = {
+        "task": data_args.task,
+        "data": dataclasses.asdict(data_args),
+        "timings": dict(timings),
+        "reports": {key: report.to_dict() for key, report in reports.items()},
+    }
+    write_text_atomic(output_dir / "results.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = [
+    "OOD_SUITES",
+    "PAPER_TRAINING_DEFAULTS",
+    "TASKS",
+    "DataArguments",
+    "ExperimentArguments",
+    "ModelArguments",
+    "TaskSpec",
+    "planned_hub_requests",
+    "run_experiment",
+]
