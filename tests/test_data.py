@@ -171,7 +171,17 @@ def test_ood_suite_order() -> None:
 
 
 def test_registry_names_and_labels() -> None:
-    assert set(REGISTRY) == {"sst2", "glue_sst2", "wikitext2", *OOD_SUITES["sst2"]}
+    assert set(REGISTRY) == {
+        "sst2",
+        "glue_sst2",
+        "newsgroups20",
+        "newsgroups20_raw",
+        "newsgroups20_noshort",
+        "trec",
+        "trec_coarse",
+        "wikitext2",
+        *OOD_SUITES["sst2"],
+    }
     assert get_dataset_spec("sst2").label_names == ("negative", "positive")
     assert get_dataset_spec("glue_sst2").label_names == ("negative", "positive")
     assert get_dataset_spec("snli").label_names is None
@@ -200,8 +210,10 @@ def test_unknown_split() -> None:
 
 
 def test_unknown_ood_task() -> None:
-    with pytest.raises(ValueError, match="No OOD suite for task 'trec'. Tasks with a suite: sst2."):
-        load_ood_suite("trec", FIXTURES)
+    with pytest.raises(
+        ValueError, match="No OOD suite for task 'imdb'. Tasks with a suite: sst2, newsgroups20, trec."
+    ):
+        load_ood_suite("imdb", FIXTURES)
 
 
 # --------------------------------------------------------------------------- local readers

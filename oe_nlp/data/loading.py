@@ -139,6 +139,7 @@ def _read_hub(spec: DatasetSpec, split: str) -> RawExamples:
             "The repository layout may have changed. Pass --data_dir to read local files instead."
         )
 
+    label_ids = _hub_label_ids(spec, hub_dataset)
     texts, labels = [], []
     for row in hub_dataset:
         text = spec.hub_text(row) if spec.hub_text is not None else row[spec.text_column]
@@ -147,9 +148,43 @@ def _read_hub(spec: DatasetSpec, split: str) -> RawExamples:
 
         texts.append(text)
         if spec.label_column is not None:
-            labels.append(row[spec.label_column])
+            labels.append(_map_hub_label(spec, row[spec.label_column], label_ids))
 
     return RawExamples(texts, labels if spec.is_labelled else None)
+
+
+def _hub_label_ids(spec: DatasetSpec, hub_dataset: datasets.Dataset) -> dict[int, int] | None:
+    """Map Hub class ids to our class ids through `spec.hub_label_names`, or None to keep them.
+
+    When the Hub column is a ClassLabel, its names must equal `spec.hub_label_names`, so that a
+    reordered Hub copy is caught instead of silently mislabelling every row.
+    """
+    if spec.hub_label_names is None:
+        return None
+
+    feature = hub_dataset.features.get(spec.label_column) if hub_dataset.features else None
+    if isinstance(feature, datasets.ClassLabel) and tuple(feature.names) != spec.hub_label_names:
+        raise ValueError(
+            f"The Hub copy of {spec.name!r} ({spec.hub_id} at revision {spec.hub_revision}) names its "
+            f"{spec.label_column!r} classes {feature.names}, expected {list(spec.hub_label_names)}. "
+            "The repository layout may have changed. Pass --data_dir to read local files instead."
+        )
+
+    our_ids = {name: index for index, name in enumerate(spec.label_names)}
+    return {hub_id: our_ids[name] for hub_id, name in enumerate(spec.hub_label_names)}
+
+
+def _map_hub_label(spec: DatasetSpec, hub_label: int, label_ids: dict[int, int] | None) -> int:
+    if label_ids is None:
+        return hub_label
+
+    if hub_label not in label_ids:
+        raise ValueError(
+            f"The Hub copy of {spec.name!r} has the class id {hub_label!r} in column "
+            f"{spec.label_column!r}, outside the {len(label_ids)} Hub classes {list(spec.hub_label_names)}."
+        )
+
+    return label_ids[hub_label]
 
 
 def _read_raw(spec: DatasetSpec, split: str, data_dir: PathLike | None) -> RawExamples:

@@ -11,10 +11,16 @@ import csv
 import gzip
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from transformers.utils import logging
+
+from oe_nlp.data.text import no_short
+
+logger = logging.get_logger(__name__)
 
 # The GLUE and EWT TSV files contain bare double quotes inside sentences, so they are read
 # with quoting switched off.
@@ -26,6 +32,8 @@ _EWT_COLUMNS = ("split", "genre", "sent_id", "text")
 # them (`\"`, `\ "`), and non-ASCII letters appear as JSON escapes such as `\u00e9`.
 _ESCAPED_QUOTE = re.compile(r'\\ ?"')
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+_NEWSGROUPS_FIELDS = ("label", "label_name", "text")
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,135 @@ def read_ewt_genre(paths: Sequence[Path], genre: str) -> RawExamples:
     return RawExamples(texts)
 
 
+def _newsgroups_label(
+    record: Mapping[str, Any], label_names: Sequence[str], path: Path, line_number: int
+) -> int:
+    missing = [name for name in _NEWSGROUPS_FIELDS if name not in record]
+    if missing:
+        raise ValueError(
+            f"Record on line {line_number} of {path} lacks the field(s) {missing}. Its fields are "
+            f"{sorted(record)}. Expected the 20 Newsgroups JSON-lines format with {list(_NEWSGROUPS_FIELDS)}."
+        )
+
+    name = record["label_name"]
+    if name not in label_names:
+        raise ValueError(
+            f"Unknown newsgroup {name!r} on line {line_number} of {path}. Known newsgroups: {', '.join(label_names)}."
+        )
+
+    label = label_names.index(name)
+    if record["label"] != label:
+        raise ValueError(
+            f"Record on line {line_number} of {path} has label {record['label']} but label_name {name!r}, "
+            f"whose class id is {label}. The file does not use the sorted newsgroup names as class ids."
+        )
+
+    return label
+
+
+def read_newsgroups_jsonl(
+    paths: Sequence[Path],
+    label_names: Sequence[str],
+    transform: Callable[[str], str] | None = None,
+) -> RawExamples:
+    """Read 20 Newsgroups posts from gzip-compressed JSON-lines files.
+
+    Each record has the fields `label`, `label_name` and `text` (the raw post, decoded as
+    latin-1 when the file was written). The class id comes from `label_name` and must match
+    `label`. `transform` (for example `clean_newsgroup_post`) runs on each post, and posts
+    that are empty after it are dropped. The number dropped is logged as a warning.
+
+    Args:
+        paths: The JSON-lines files of one split.
+        label_names: Newsgroup names in class-id order.
+        transform: Function applied to each raw post, or None to keep the raw post.
+
+    Returns:
+        The posts and their class ids.
+
+    Raises:
+        ValueError: If a record lacks a field or its label and label_name disagree.
+    """
+    texts, labels = [], []
+    for path in paths:
+        empty_count = 0
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+
+                record = json.loads(line)
+                label = _newsgroups_label(record, label_names, path, line_number)
+                text = transform(record["text"]) if transform is not None else record["text"]
+                if not text.strip():
+                    empty_count += 1
+                    continue
+
+                texts.append(text)
+                labels.append(label)
+
+        if empty_count:
+            logger.warning("Dropped %d posts of %s that are empty after cleaning", empty_count, path)
+
+    return RawExamples(texts, labels)
+
+
+def _parse_trec_line(line: str, path: Path, line_number: int) -> tuple[str, str]:
+    label, separator, text = line.partition(" ")
+    coarse, colon, fine = label.partition(":")
+    if not separator or not colon or not coarse or not fine:
+        raise ValueError(
+            f"Invalid line {line_number} in {path}: expected 'COARSE:fine question', got {line!r}."
+        )
+
+    return label, text
+
+
+def read_trec_questions(
+    paths: Sequence[Path], label_names: Sequence[str], coarse: bool = False
+) -> RawExamples:
+    """Read TREC question classification files (`train_5500.label`, `TREC_10.label`).
+
+    Each line is `COARSE:fine question`, for example `DESC:manner How did serfdom develop ?`.
+    The files are read as latin-1, because line 66 of `train_5500.label` contains the single
+    byte 0xF0 (between "sister" and "city"), which is not valid UTF-8. Latin-1 decodes it
+    as "ð".
+
+    Args:
+        paths: The label files of one split.
+        label_names: Class names in class-id order: fine names such as "ABBR:abb", or coarse
+            names such as "ABBR" when `coarse` is true.
+        coarse: Whether to use the coarse class (the part before the colon).
+
+    Returns:
+        The questions and their class ids.
+
+    Raises:
+        ValueError: If a line is malformed or its class is not among `label_names`.
+    """
+    class_ids = {name: index for index, name in enumerate(label_names)}
+    texts, labels = [], []
+    for path in paths:
+        with path.open(encoding="latin-1") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+
+                label, text = _parse_trec_line(line, path, line_number)
+                name = label.split(":", 1)[0] if coarse else label
+                if name not in class_ids:
+                    raise ValueError(
+                        f"Unknown TREC class {name!r} on line {line_number} of {path}. "
+                        f"Known classes: {', '.join(label_names)}."
+                    )
+
+                texts.append(text)
+                labels.append(class_ids[name])
+
+    return RawExamples(texts, labels)
+
+
 def snli_hub_hypothesis(row: Mapping[str, Any]) -> str | None:
     """Return the hypothesis of a Hub SNLI row, or None for pairs without a gold label.
 
@@ -206,6 +343,11 @@ def wmt16_hub_english(row: Mapping[str, Any]) -> str:
 def yelp_hub_text(row: Mapping[str, Any]) -> str:
     """Return the cleaned review text of a Hub Yelp row (see `clean_yelp_text`)."""
     return clean_yelp_text(row["text"])
+
+
+def newsgroups_hub_no_short(row: Mapping[str, Any]) -> str:
+    """Return the `no_short` form of a Hub 20 Newsgroups row's text (3+ character words, at most 100)."""
+    return no_short(row["text"])
 
 
 def ewt_hub_genre_text(row: Mapping[str, Any], genre: str) -> str | None:

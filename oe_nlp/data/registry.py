@@ -5,11 +5,13 @@ Each data set is declared once, as a `DatasetSpec` that records where its local 
 back it when no data directory is given.
 
 Hub revisions are commit shas of script-free (Parquet or JSON-lines) repositories, because
-`datasets` 4 and later no longer run loading scripts.
+`datasets` 4 and later no longer run loading scripts. Two entries deviate, each with a NOTE
+at its spec: 20 Newsgroups has no pinned sha, and TREC names a branch instead of a sha.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from oe_nlp.data import readers
-from oe_nlp.data.text import wikitext_sentences
+from oe_nlp.data.labels import (
+    NEWSGROUPS20_LABELS,
+    TREC_COARSE_LABELS,
+    TREC_FINE_LABELS,
+    TREC_HUB_COARSE_LABELS,
+    TREC_HUB_FINE_LABELS,
+)
+from oe_nlp.data.text import clean_newsgroup_post, no_short, wikitext_sentences
 
 LocalReader = Callable[[Sequence[Path]], readers.RawExamples]
 HubTextGetter = Callable[[Mapping[str, Any]], str | None]
@@ -34,7 +43,8 @@ class DatasetSpec:
         name: Registry key, e.g. "sst2" or "ewt_email".
         hub_id: Hub dataset repository, or None when no script-free copy exists.
         hub_config: Hub config name, or None for the default config.
-        hub_revision: Pinned Hub commit sha, or None when none could be checked.
+        hub_revision: Pinned Hub commit sha, or None when none could be checked. One entry
+            (TREC) names the branch `refs/convert/parquet` instead.
         splits: Our split name ("train", "validation", "test") -> Hub split expression.
         text_column: Hub column with the text.
         label_column: Hub column with the class id, or None for outlier corpora and OOD sets.
@@ -48,6 +58,8 @@ class DatasetSpec:
         sentence_splitter: Function that turns raw corpus lines into outlier sentences,
             called with (lines, min_tokens, max_tokens). When None, each text is one
             outlier example.
+        hub_label_names: Class names in the Hub copy's class-id order. Hub class ids are
+            mapped to `label_names` through these names. When None, Hub ids are used as they are.
     """
 
     name: str
@@ -64,6 +76,7 @@ class DatasetSpec:
     hub_text: HubTextGetter | None = field(default=None, repr=False, compare=False, kw_only=True)
     hub_data_dir: str | None = field(default=None, kw_only=True)
     sentence_splitter: SentenceSplitter | None = field(default=None, repr=False, compare=False, kw_only=True)
+    hub_label_names: tuple[str, ...] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         unknown_splits = set(self.local_files) - set(self.splits)
@@ -77,6 +90,16 @@ class DatasetSpec:
             raise ValueError(
                 f"DatasetSpec {self.name!r} must set label_column and label_names together, "
                 f"got label_column={self.label_column!r}, label_names={self.label_names!r}."
+            )
+
+        if self.hub_label_names is not None:
+            self._check_hub_label_names()
+
+    def _check_hub_label_names(self) -> None:
+        if self.label_names is None or sorted(self.hub_label_names) != sorted(self.label_names):
+            raise ValueError(
+                f"DatasetSpec {self.name!r} has hub_label_names {self.hub_label_names} that are not "
+                f"a reordering of its label_names {self.label_names}."
             )
 
     @property
@@ -127,6 +150,103 @@ def _sentiment_specs() -> list[DatasetSpec]:
             local_reader=readers.read_glue_tsv,
         ),
     ]
+
+
+def _clean_newsgroup_post_no_short(text: str) -> str:
+    return no_short(clean_newsgroup_post(text))
+
+
+def _newsgroups_spec(name: str, transform: Callable[[str], str] | None, description: str) -> DatasetSpec:
+    return DatasetSpec(
+        name=name,
+        hub_id="SetFit/20_newsgroups",
+        hub_config=None,
+        # NOTE: no commit sha of SetFit/20_newsgroups could be checked, so the Hub copy is
+        # loaded from its main branch.
+        hub_revision=None,
+        splits={"train": "train", "test": "test"},
+        text_column="text",
+        label_column="label",
+        label_names=NEWSGROUPS20_LABELS,
+        local_files={
+            "train": ("20newsgroups/20news-bydate-train.jsonl.gz",),
+            "test": ("20newsgroups/20news-bydate-test.jsonl.gz",),
+        },
+        description=description,
+        local_reader=partial(
+            readers.read_newsgroups_jsonl, label_names=NEWSGROUPS20_LABELS, transform=transform
+        ),
+        hub_label_names=NEWSGROUPS20_LABELS,
+    )
+
+
+def _newsgroups_specs() -> list[DatasetSpec]:
+    """Build the three 20 Newsgroups entries: cleaned, raw and cleaned plus no-short.
+
+    SetFit/20_newsgroups was built with scikit-learn's
+    `fetch_20newsgroups(remove=("headers", "footers", "quotes"))`, so its text is already
+    cleaned (by scikit-learn's rules, which differ in detail from `clean_newsgroup_post`)
+    and is not cleaned again. Its order is shuffled, unlike the local files.
+    """
+    cleaned = _newsgroups_spec(
+        "newsgroups20",
+        clean_newsgroup_post,
+        "20 Newsgroups, bydate split (11,314 / 7,532 posts), cleaned by clean_newsgroup_post: header "
+        "dropped except the subject text, quoted replies and signature dropped.",
+    )
+    raw = dataclasses.replace(
+        _newsgroups_spec(
+            "newsgroups20_raw",
+            None,
+            "20 Newsgroups, bydate split, raw posts with headers, quotes and signatures, to measure "
+            "what the header adds. Local files only.",
+        ),
+        # The only script-free Hub copy is already cleaned, so there is no raw Hub copy.
+        hub_id=None,
+    )
+    no_short_spec = dataclasses.replace(
+        _newsgroups_spec(
+            "newsgroups20_noshort",
+            _clean_newsgroup_post_no_short,
+            "20 Newsgroups, bydate split, cleaned, then reduced by no_short to words of 3 or more "
+            "characters, at most 100 per post, close to the text of Hendrycks et al. (2019).",
+        ),
+        hub_text=readers.newsgroups_hub_no_short,
+    )
+    return [cleaned, raw, no_short_spec]
+
+
+def _trec_spec(name: str, coarse: bool) -> DatasetSpec:
+    label_names = TREC_COARSE_LABELS if coarse else TREC_FINE_LABELS
+    granularity = "6 coarse classes" if coarse else "50 fine classes"
+    return DatasetSpec(
+        name=name,
+        hub_id="CogComp/trec",
+        hub_config=None,
+        # The main branch contains a loading script, so the Parquet export branch is used.
+        # NOTE: this is a branch name, not a pinned commit sha, because no sha of the branch
+        # could be checked, and loading it is untested (the tests run offline).
+        hub_revision="refs/convert/parquet",
+        splits={"train": "train", "test": "test"},
+        # The Hub loading script (huggingface/datasets, datasets/trec/trec.py) replaces the 0xF0
+        # byte of training line 66 with a space, where the local reader decodes it as "ð".
+        text_column="text",
+        label_column="coarse_label" if coarse else "fine_label",
+        label_names=label_names,
+        local_files={"train": ("trec/train_5500.label",), "test": ("trec/TREC_10.label",)},
+        description=(
+            f"TREC question classification (Li and Roth 2002), {granularity}: 5,452 training and "
+            "500 test (TREC 10) questions."
+        ),
+        local_reader=partial(readers.read_trec_questions, label_names=label_names, coarse=coarse),
+        hub_label_names=TREC_HUB_COARSE_LABELS if coarse else TREC_HUB_FINE_LABELS,
+    )
+
+
+def _trec_specs() -> list[DatasetSpec]:
+    # Hendrycks et al. (2019) trained on the 50 fine classes (`fine_grained=True` and a 50-way
+    # classifier in eval_OOD_trec.py of hendrycks/outlier-exposure), so "trec" is fine-grained.
+    return [_trec_spec("trec", coarse=False), _trec_spec("trec_coarse", coarse=True)]
 
 
 def _outlier_specs() -> list[DatasetSpec]:
@@ -265,22 +385,30 @@ def _ood_specs() -> list[DatasetSpec]:
 
 
 REGISTRY: dict[str, DatasetSpec] = {
-    spec.name: spec for spec in _sentiment_specs() + _outlier_specs() + _ood_specs()
+    spec.name: spec
+    for spec in _sentiment_specs() + _newsgroups_specs() + _trec_specs() + _outlier_specs() + _ood_specs()
 }
 
+# Hendrycks et al. (2019) evaluated SST, 20 Newsgroups and TREC on the same ten OOD sets
+# (eval_OOD_sst.py, eval_OOD_20ng.py and eval_OOD_trec.py in hendrycks/outlier-exposure).
+# Their scripts list Yelp last; here it follows WMT16 in every suite.
+_TEXT_OOD_SETS = (
+    "snli",
+    "imdb",
+    "multi30k",
+    "wmt16",
+    "yelp",
+    "ewt_answers",
+    "ewt_email",
+    "ewt_newsgroup",
+    "ewt_reviews",
+    "ewt_weblog",
+)
+
 OOD_SUITES: dict[str, tuple[str, ...]] = {
-    "sst2": (
-        "snli",
-        "imdb",
-        "multi30k",
-        "wmt16",
-        "yelp",
-        "ewt_answers",
-        "ewt_email",
-        "ewt_newsgroup",
-        "ewt_reviews",
-        "ewt_weblog",
-    ),
+    "sst2": _TEXT_OOD_SETS,
+    "newsgroups20": _TEXT_OOD_SETS,
+    "trec": _TEXT_OOD_SETS,
 }
 
 
