@@ -385,13 +385,28 @@ class OETrainer(Trainer):
         return metrics
 
     def predict_logits(self, dataset: Any, description: str = "Prediction") -> np.ndarray:
-        """Return the model's logits on `dataset` as a float32 array, gathered across processes."""
+        """Return the model's logits on `dataset` as a float32 array, gathered across processes.
+
+        Token sequences run sorted by length, so batches carry little padding; the logits come back in
+        the dataset's order.
+        """
+        order = None
+        if "input_ids" in getattr(dataset, "column_names", []):
+            order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+            dataset = dataset.select(order)
+
         dataloader = self.get_test_dataloader(dataset)
         output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False)
         predictions = output.predictions
         if isinstance(predictions, tuple):
             predictions = predictions[0]
-        return np.asarray(predictions, dtype=np.float32)
+        logits = np.asarray(predictions, dtype=np.float32)
+
+        if order is not None:
+            restored = np.empty_like(logits)
+            restored[order] = logits
+            logits = restored
+        return logits
 
     def evaluate_ood(self, in_dataset: Any, metric_key_prefix: str = "eval") -> dict[str, float]:
         """Score `in_dataset` and every OOD set once and return the flat OOD metrics."""

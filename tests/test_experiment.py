@@ -11,11 +11,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-from oe_nlp.data import load_ood_suite, load_text_dataset
-from oe_nlp.evaluation import resample_indices
+from oe_nlp.data import OOD_SUITES, load_ood_suite, load_text_dataset
+from oe_nlp.evaluation import OODReport, resample_indices
 from oe_nlp.experiment import DataArguments, ExperimentArguments, planned_hub_requests
 
 from .conftest import FIXTURE_DATA, REPO_ROOT
+
+OOD_SUITE_SST = OOD_SUITES["sst2"]
 
 
 def load_recipe(name: str):
@@ -187,3 +189,128 @@ def test_data_dir_without_files_names_file(tmp_path):
 def test_arguments_reject_invalid(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory):
+    """Save a randomly initialised 1-layer BERT and a WordPiece tokenizer over fixture words."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "the",
+        "a",
+        "film",
+        "movie",
+        "good",
+        "bad",
+        "is",
+        ".",
+    ]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=80,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+def test_recipe_with_transformer_head(tiny_bert_dir, tmp_path):
+    output_dir = tmp_path / "bert"
+    load_recipe("sst_oe").main(
+        [
+            "--model_name_or_path",
+            str(tiny_bert_dir),
+            "--data_dir",
+            str(FIXTURE_DATA),
+            "--output_dir",
+            str(output_dir),
+            "--per_device_train_batch_size",
+            "16",
+            "--oe_batch_size",
+            "16",
+            "--max_length",
+            "64",
+            "--num_resamples",
+            "2",
+            "--use_cpu",
+            "true",
+            "--disable_tqdm",
+            "true",
+        ]
+    )
+
+    model = AutoModelForSequenceClassification.from_pretrained(output_dir / "oe")
+    baseline = AutoModelForSequenceClassification.from_pretrained(output_dir / "baseline")
+    results = json.loads((output_dir / "oe" / "results.json").read_text())
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert not torch.equal(model.classifier.weight, baseline.classifier.weight)
+    assert results["config"]["num_resamples"] == 2
+    assert set(results["metrics"]["msp"]) == {*OOD_SUITE_SST, "mean"}
+
+
+def test_recipe_defaults_precedence():
+    from oe_nlp.experiment import parse_recipe_arguments
+
+    _, _, gru_args, gru_experiment = parse_recipe_arguments("sst2", ["--output_dir", "x"])
+    news_data, _, _, _ = parse_recipe_arguments("newsgroups20", ["--output_dir", "x"])
+    _, _, bert_args, bert_experiment = parse_recipe_arguments(
+        "sst2", ["--model_name_or_path", "m", "--output_dir", "x"]
+    )
+    _, _, flag_args, _ = parse_recipe_arguments("sst2", ["--output_dir", "x", "--learning_rate", "0.5"])
+
+    assert (gru_args.learning_rate, gru_args.num_train_epochs, gru_experiment.oe_num_train_epochs) == (
+        0.01,
+        5.0,
+        2.0,
+    )
+    assert gru_args.outlier_batch_size == 64
+    assert news_data.max_length == 100
+    assert (bert_args.learning_rate, bert_args.num_train_epochs, bert_experiment.oe_num_train_epochs) == (
+        5e-5,
+        1.0,
+        1.0,
+    )
+    assert bert_args.train_sampling_strategy == "group_by_length"
+    assert flag_args.learning_rate == 0.5
+
+
+def test_table2_rendering_exact():
+    spec = importlib.util.spec_from_file_location(
+        "reproduce", REPO_ROOT / "benchmarks" / "reproduce_table2.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def report(name, auroc):
+        values = {
+            "fpr90": {"mean": 0.5, "std": 0.02},
+            "auroc": {"mean": auroc, "std": 0.01},
+            "aupr_out": {"mean": 0.25, "std": 0.0},
+        }
+        return OODReport(name=name, metrics={"msp": {"snli": values, "mean": values}}, in_accuracy=0.9)
+
+    results = {"trec": {"baseline": report("MSP baseline", 0.75), "oe": report("+OE", 0.975)}}
+
+    assert module.table2(results).splitlines()[2:] == [
+        "| TREC | MSP baseline (ours) | 50.0 | 75.0 | 25.0 | 90.0 |",
+        "| TREC | MSP baseline (published) | 43.5 | 82.1 | 52.2 | - |",
+        "| TREC | +OE (ours) | 50.0 | 97.5 | 25.0 | 90.0 |",
+        "| TREC | +OE (published) | 0.8 | 99.3 | 97.6 | - |",
+    ]
+    assert module.table8("trec", results["trec"]).splitlines()[2] == (
+        "| snli | 50.0 ± 2.0 | 75.0 ± 1.0 | 25.0 ± 0.0 | 50.0 ± 2.0 | 97.5 ± 1.0 | 25.0 ± 0.0 |"
+    )
