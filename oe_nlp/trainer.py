@@ -384,6 +384,15 @@ class OETrainer(Trainer):
         metrics.update(ood_results)
         return metrics
 
+    def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
+        # transformers 5.25 also groups evaluation batches by length when
+        # `train_sampling_strategy="group_by_length"`, which shuffles the order of predictions.
+        # OOD scores must stay aligned with their examples, so evaluation always runs in order.
+        # With several processes, returning None lets accelerate shard the set in order.
+        if eval_dataset is None or self.args.world_size > 1 or not hasattr(eval_dataset, "__len__"):
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
     def predict_logits(self, dataset: Any, description: str = "Prediction") -> np.ndarray:
         """Return the model's logits on `dataset` as a float32 array, gathered across processes.
 

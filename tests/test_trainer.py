@@ -272,3 +272,18 @@ def test_rejects_plain_training_arguments(tmp_path, labelled_dataset):
             args=TrainingArguments(str(tmp_path), report_to="none"),
             train_dataset=labelled_dataset,
         )
+
+
+def test_predict_logits_keep_dataset_order(tmp_path, word_tokenizer, labelled_dataset):
+    """Length-grouped training must not reorder predictions, which would misalign OOD scores."""
+    model = make_tiny_bert(seed=4)
+    args = make_args(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4)
+    trainer = OETrainer(model=model, args=args, processing_class=word_tokenizer)
+
+    logits = trainer.predict_logits(labelled_dataset)
+
+    with torch.no_grad():
+        expected = [
+            model(input_ids=torch.tensor([row["input_ids"]])).logits[0].numpy() for row in labelled_dataset
+        ]
+    np.testing.assert_allclose(logits, np.stack(expected), atol=1e-5)
