@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -125,7 +126,7 @@ class DataArguments:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Folder with the local data files (the layout of shared/data). Defaults to "
+            "help": "Folder with the local data files, laid out as docs/data.md describes. Defaults to "
             "$OE_NLP_DATA_DIR; with neither, data sets are loaded from the Hugging Face Hub."
         },
     )
@@ -175,6 +176,10 @@ class ModelArguments:
     hidden_size: int = field(default=128, metadata={"help": "Recurrent hidden state size."})
     num_layers: int = field(default=2, metadata={"help": "Stacked recurrent layers."})
 
+    def __post_init__(self) -> None:
+        if self.cell not in ("gru", "lstm"):
+            raise ValueError(f"Unknown `cell`={self.cell!r}. Choose 'gru' or 'lstm'.")
+
 
 @dataclass
 class ExperimentArguments:
@@ -196,6 +201,12 @@ class ExperimentArguments:
             raise ValueError(f"Unknown score(s) {unknown} in `eval_scores`. Choose from {sorted(SCORES)}.")
         if self.oe_num_train_epochs <= 0:
             raise ValueError(f"`oe_num_train_epochs` must be > 0, got {self.oe_num_train_epochs}.")
+        if self.num_resamples <= 0:
+            raise ValueError(f"`num_resamples` must be a positive integer, got {self.num_resamples}.")
+        if self.ood_to_in_ratio <= 0:
+            raise ValueError(
+                f"`ood_to_in_ratio` must be > 0, got {self.ood_to_in_ratio}. The protocol uses 0.2."
+            )
 
     @property
     def score_names(self) -> list[str]:
@@ -216,6 +227,7 @@ PAPER_TRAINING_DEFAULTS: dict[str, Any] = {
     "optim": "adamw_torch",
     "save_strategy": "no",
     "report_to": "none",
+    "dataloader_pin_memory": torch.cuda.is_available(),
     "logging_steps": 20,
     "seed": 1,
 }
@@ -252,10 +264,16 @@ def parse_recipe_arguments(
     pre_parser.add_argument("--model_name_or_path", default=None)
     pretrained = pre_parser.parse_known_args(argv)[0].model_name_or_path is not None
 
-    parser = HfArgumentParser((DataArguments, ModelArguments, OETrainingArguments, ExperimentArguments))
+    parser = HfArgumentParser(
+        (DataArguments, ModelArguments, ExperimentArguments, OETrainingArguments),
+        description=f"Train a {task} classifier with and without Outlier Exposure and compare OOD detection. "
+        "Data, model and evaluation settings come first. The Trainer settings follow, and the Outlier "
+        "Exposure settings (--oe_loss, --oe_weight, --oe_batch_size, --ood_score) close the list.",
+    )
     defaults = TRANSFORMER_TRAINING_DEFAULTS if pretrained else PAPER_TRAINING_DEFAULTS
     parser.set_defaults(task=task, **{**defaults, **TASKS[task].defaults, **overrides})
-    return parser.parse_args_into_dataclasses(args=argv)
+    data_args, model_args, experiment_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    return data_args, model_args, training_args, experiment_args
 
 
 def recipe_main(task: str, argv: list[str] | None = None) -> dict[str, OODReport]:

@@ -23,6 +23,9 @@ from .scores import SCORES, anomaly_scores
 
 logger = logging.get_logger(__name__)
 
+# Default weight of the outlier term per loss: Hendrycks et al. (text) and Liu et al. (energy).
+DEFAULT_OE_WEIGHTS = {"uniform_ce": 1.0, "energy": 0.1}
+
 # Model inputs that carry targets. Outlier examples have none, so these are never taken from them.
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
 
@@ -36,9 +39,10 @@ class OETrainingArguments(TrainingArguments):
             Loss on the outlier logits. `"uniform_ce"` is the cross-entropy from the softmax to the uniform
             distribution (Hendrycks et al. 2019). `"energy"` is the squared-hinge energy margin loss of
             Liu et al. 2020, which uses the in-distribution logits as well.
-        oe_weight (`float`, defaults to 1.0):
-            Weight of the outlier term: `loss = loss_in + oe_weight * loss_oe`. Hendrycks et al. used 1.0
-            for text classifiers and 0.5 for image classifiers.
+        oe_weight (`float`, *optional*):
+            Weight of the outlier term: `loss = loss_in + oe_weight * loss_oe`. Defaults to 1.0 for
+            `"uniform_ce"` (Hendrycks et al. used 1.0 for text and 0.5 for image classifiers) and to 0.1
+            for `"energy"`, the weight Liu et al. fine-tuned with.
         oe_batch_size (`int`, *optional*):
             Outlier examples per device and per in-distribution batch. Defaults to
             `per_device_train_batch_size`.
@@ -55,7 +59,12 @@ class OETrainingArguments(TrainingArguments):
         default="uniform_ce",
         metadata={"help": f"Outlier loss, one of {sorted(OE_LOSSES)}."},
     )
-    oe_weight: float = field(default=1.0, metadata={"help": "Weight of the outlier loss term (>= 0)."})
+    oe_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight of the outlier loss term (>= 0). Defaults to 1.0 for uniform_ce, 0.1 for energy."
+        },
+    )
     oe_batch_size: int | None = field(
         default=None,
         metadata={"help": "Outlier examples per device and step. Defaults to per_device_train_batch_size."},
@@ -73,6 +82,8 @@ class OETrainingArguments(TrainingArguments):
             raise ValueError(f"Unknown `oe_loss`={self.oe_loss!r}. Choose one of {sorted(OE_LOSSES)}.")
         if self.ood_score not in SCORES:
             raise ValueError(f"Unknown `ood_score`={self.ood_score!r}. Choose one of {sorted(SCORES)}.")
+        if self.oe_weight is None:
+            self.oe_weight = DEFAULT_OE_WEIGHTS[self.oe_loss]
         if self.oe_weight < 0:
             raise ValueError(
                 f"`oe_weight` must be >= 0, got {self.oe_weight}. Use 0 to switch the outlier term off."
@@ -215,7 +226,7 @@ class OETrainer(Trainer):
             )
         self.outlier_dataset = self._prepare_outlier_dataset(outlier_dataset)
         self.outlier_data_collator = outlier_data_collator or self.data_collator
-        self.ood_eval_datasets = dict(ood_eval_datasets or {})
+        self.ood_eval_datasets = _check_ood_eval_datasets(ood_eval_datasets)
 
         # ---- State for the separate loss terms and the outlier stream ----
         self._oe_term_sums = {"loss_in": 0.0, "loss_oe": 0.0}
@@ -406,6 +417,8 @@ class OETrainer(Trainer):
 
         dataloader = self.get_test_dataloader(dataset)
         output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False)
+        # Trainer.predict closes its progress bar through this event, so each call gets a fresh one.
+        self.control = self.callback_handler.on_predict(self.args, self.state, self.control, output.metrics)
         predictions = output.predictions
         if isinstance(predictions, tuple):
             predictions = predictions[0]
@@ -436,6 +449,28 @@ class OETrainer(Trainer):
         for metric in per_set[0]:
             results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
         return results
+
+
+def _check_ood_eval_datasets(ood_eval_datasets: Any) -> dict[str, Any]:
+    if ood_eval_datasets is None:
+        return {}
+    if not isinstance(ood_eval_datasets, dict):
+        raise TypeError(
+            f"`ood_eval_datasets` must be a dict of name -> dataset, got {type(ood_eval_datasets).__name__}. "
+            "Pass e.g. `ood_eval_datasets={'imdb': imdb_tokenized}`."
+        )
+    for name, dataset in ood_eval_datasets.items():
+        if len(dataset) == 0:
+            raise ValueError(
+                f"OOD set {name!r} in `ood_eval_datasets` is empty. Remove it or pass a non-empty set."
+            )
+        columns = getattr(dataset, "column_names", None)
+        if columns is not None and "input_ids" not in columns and "pixel_values" not in columns:
+            raise ValueError(
+                f"OOD set {name!r} has no model inputs (columns: {columns}). Tokenize it with the training "
+                "tokenizer first, e.g. `dataset.map(lambda batch: tokenizer(batch['text']), batched=True)`."
+            )
+    return dict(ood_eval_datasets)
 
 
 def _pop_labels(inputs: dict[str, Any]) -> torch.Tensor:

@@ -168,7 +168,9 @@ def test_clean_post_keeps_unquoted_attribution() -> None:
 
 
 def test_clean_post_quote_markers() -> None:
-    post = "From: a@b.c\nSubject: Q\n\n   > indented quote\n|> bar quote\n: colon quote\nkept | line\nkept: line"
+    post = (
+        "From: a@b.c\nSubject: Q\n\n   > indented quote\n|> bar quote\n: colon quote\nkept | line\nkept: line"
+    )
 
     assert clean_newsgroup_post(post) == "Q\nkept | line\nkept: line"
 
@@ -295,20 +297,24 @@ def test_newsgroups_fixture_labels(name: str, split: str) -> None:
     [
         (
             "train",
-            "university violating separation of church/state? It sounds to me like it's just "
-            "SCREAMING OUT for parody. Give a copy to your friendly neighbourhood SubGenius preacher; "
-            "with luck, he'll run it through the mental mincer and hand you back an outrageously "
-            "offensive and gut-bustingly funny parody you can paste over the originals. I can see it "
-            "now: The Stool Scroll Thoughts on Religion, Spirituality, and Matters of the Colon "
-            "(You can use this text to wipe) mathew",
+            (
+                "university violating separation of church/state? It sounds to me like it's just "
+                "SCREAMING OUT for parody. Give a copy to your friendly neighbourhood SubGenius preacher; "
+                "with luck, he'll run it through the mental mincer and hand you back an outrageously "
+                "offensive and gut-bustingly funny parody you can paste over the originals. I can see it "
+                "now: The Stool Scroll Thoughts on Religion, Spirituality, and Matters of the Colon "
+                "(You can use this text to wipe) mathew"
+            ),
         ),
         (
             "test",
-            'about the bible quiz answers I am not familiar with, or knowledgeable about the original '
-            'language, but I believe there is a word for "idol" and that the translator would have '
-            'used the word "idol" instead of "graven image" had the original said "idol." So I think '
-            "you're wrong here, but then again I could be too. I just suggesting a way to determine "
-            "whether the interpretation you offer is correct. Dean Kaflowitz",
+            (
+                "about the bible quiz answers I am not familiar with, or knowledgeable about the original "
+                'language, but I believe there is a word for "idol" and that the translator would have '
+                'used the word "idol" instead of "graven image" had the original said "idol." So I think '
+                "you're wrong here, but then again I could be too. I just suggesting a way to determine "
+                "whether the interpretation you offer is correct. Dean Kaflowitz"
+            ),
         ),
     ],
 )
@@ -333,7 +339,9 @@ def test_newsgroups_raw_keeps_header() -> None:
 def test_newsgroups_noshort_matches_functions(split: str) -> None:
     dataset = load_text_dataset("newsgroups20_noshort", split, FIXTURES)
 
-    expected = [normalize_text(no_short(clean_newsgroup_post(record["text"]))) for record in _fixture_records(split)]
+    expected = [
+        normalize_text(no_short(clean_newsgroup_post(record["text"]))) for record in _fixture_records(split)
+    ]
     assert dataset["text"] == expected
     assert all(len(text.split()) <= 100 for text in dataset["text"])
     assert all(len(word) >= 3 for text in dataset["text"] for word in text.split())
@@ -343,7 +351,7 @@ def test_newsgroups_noshort_first_post() -> None:
     dataset = load_text_dataset("newsgroups20_noshort", "test", FIXTURES, lowercase=False)
 
     assert dataset[0]["text"] == (
-        'about the bible quiz answers not familiar with, knowledgeable about the original language, '
+        "about the bible quiz answers not familiar with, knowledgeable about the original language, "
         'but believe there word for "idol" and that the translator would have used the word "idol" '
         'instead "graven image" had the original said "idol." think you\'re wrong here, but then '
         "again could too. just suggesting way determine whether the interpretation you offer "
@@ -464,7 +472,9 @@ def test_trec_malformed_line(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(b"NUM:date When was it ?\nDESC What is this ?\n")
 
-    with pytest.raises(ValueError, match=r"Invalid line 2 in .*TREC_10.label: expected 'COARSE:fine question'"):
+    with pytest.raises(
+        ValueError, match=r"Invalid line 2 in .*TREC_10.label: expected 'COARSE:fine question'"
+    ):
         load_text_dataset("trec", "test", tmp_path)
 
 
@@ -517,7 +527,9 @@ def test_hub_requests_newsgroups_raw() -> None:
 
 
 def _trec_hub_features(label_column: str, names: tuple[str, ...]) -> datasets.Features:
-    return datasets.Features({"text": datasets.Value("string"), label_column: datasets.ClassLabel(names=list(names))})
+    return datasets.Features(
+        {"text": datasets.Value("string"), label_column: datasets.ClassLabel(names=list(names))}
+    )
 
 
 def test_hub_trec_fine_label_mapping(hub: FakeHub) -> None:
@@ -535,7 +547,11 @@ def test_hub_trec_fine_label_mapping(hub: FakeHub) -> None:
     names = dataset.features["label"].names
     assert [names[label] for label in dataset["label"]] == ["DESC:def", "ENTY:animal", "NUM:period"]
     assert dataset["label"] == [2, 6, 45]
-    assert dataset["text"] == ["what is a fuel cell ?", "what is the fastest bird ?", "how long do cats live ?"]
+    assert dataset["text"] == [
+        "what is a fuel cell ?",
+        "what is the fastest bird ?",
+        "how long do cats live ?",
+    ]
 
 
 def test_hub_trec_coarse_label_mapping(hub: FakeHub) -> None:
@@ -583,7 +599,9 @@ def test_hub_newsgroups_not_recleaned(hub: FakeHub) -> None:
 
 
 def test_hub_newsgroups_noshort(hub: FakeHub) -> None:
-    hub.rows = [{"text": "It is a good day to go out on my bike", "label": 8, "label_text": "rec.motorcycles"}]
+    hub.rows = [
+        {"text": "It is a good day to go out on my bike", "label": 8, "label_text": "rec.motorcycles"}
+    ]
 
     dataset = load_text_dataset("newsgroups20_noshort", "train")
 

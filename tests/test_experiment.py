@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from oe_nlp.data import OOD_SUITES, load_ood_suite, load_text_dataset
 from oe_nlp.evaluation import OODReport, resample_indices
-from oe_nlp.experiment import DataArguments, ExperimentArguments, planned_hub_requests
+from oe_nlp.experiment import DataArguments, ExperimentArguments, ModelArguments, planned_hub_requests
 
 from .conftest import FIXTURE_DATA, REPO_ROOT
 
@@ -314,3 +314,64 @@ def test_table2_rendering_exact():
     assert module.table8("trec", results["trec"]).splitlines()[2] == (
         "| snli | 50.0 ± 2.0 | 75.0 ± 1.0 | 25.0 ± 0.0 | 50.0 ± 2.0 | 97.5 ± 1.0 | 25.0 ± 0.0 |"
     )
+
+
+def test_casing_cue_keeps_ood_case_only():
+    from oe_nlp.experiment import load_task_data
+
+    honest = load_task_data(DataArguments(task="sst2", data_dir=str(FIXTURE_DATA)))
+    cued = load_task_data(DataArguments(task="sst2", data_dir=str(FIXTURE_DATA), casing_cue=True))
+
+    def has_upper(texts):
+        return any(text != text.lower() for text in texts)
+
+    assert not has_upper(cued["splits"]["train"]["text"])
+    assert has_upper(cued["outliers"]["text"])
+    assert has_upper(cued["ood"]["wmt16"]["text"]) is False  # the WMT16 file itself is lower-cased
+    assert has_upper(cued["ood"]["imdb"]["text"])
+    assert not has_upper(honest["outliers"]["text"])
+    assert not has_upper(honest["ood"]["imdb"]["text"])
+
+
+def test_dataset_override_replaces_in_distribution_only():
+    from oe_nlp.experiment import load_task_data
+
+    data = load_task_data(DataArguments(task="trec", dataset="trec_coarse", data_dir=str(FIXTURE_DATA)))
+
+    assert data["splits"]["train"].features["label"].names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    assert list(data["ood"]) == list(OOD_SUITES["trec"])
+    assert "eval" not in data["splits"]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ExperimentArguments(num_resamples=0), "`num_resamples` must be a positive integer, got 0"),
+        (lambda: ExperimentArguments(ood_to_in_ratio=0.0), "`ood_to_in_ratio` must be > 0, got 0.0"),
+        (lambda: ModelArguments(cell="rnn"), "Unknown `cell`='rnn'"),
+    ],
+)
+def test_experiment_arguments_fail_early(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_offline_hub_error_suggests_data_dir(monkeypatch):
+    import datasets
+
+    def offline(**kwargs):
+        raise ConnectionError("Couldn't reach 'SetFit/sst2' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.delenv("OE_NLP_DATA_DIR", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(
+        ConnectionError, match=r"pass the local data folder as --data_dir or set \$OE_NLP_DATA_DIR"
+    ):
+        load_text_dataset("sst2", "train")
+
+
+def test_test_only_set_rejected_as_outlier_corpus():
+    from oe_nlp.data import load_outlier_dataset
+
+    with pytest.raises(ValueError, match="'imdb' has no 'train' split"):
+        load_outlier_dataset("imdb", data_dir=FIXTURE_DATA)

@@ -287,3 +287,26 @@ def test_predict_logits_keep_dataset_order(tmp_path, word_tokenizer, labelled_da
             model(input_ids=torch.tensor([row["input_ids"]])).logits[0].numpy() for row in labelled_dataset
         ]
     np.testing.assert_allclose(logits, np.stack(expected), atol=1e-5)
+
+
+def test_energy_loss_defaults_to_liu_weight(tmp_path):
+    assert make_args(tmp_path, oe_loss="energy").oe_weight == 0.1
+    assert make_args(tmp_path).oe_weight == 1.0
+    assert make_args(tmp_path, oe_loss="energy", oe_weight=0.5).oe_weight == 0.5
+
+
+def test_rejects_bad_ood_eval_datasets(tmp_path, word_tokenizer, outlier_dataset):
+    def build(ood_sets):
+        return OETrainer(
+            model=make_tiny_bert(),
+            args=make_args(tmp_path),
+            processing_class=word_tokenizer,
+            ood_eval_datasets=ood_sets,
+        )
+
+    with pytest.raises(TypeError, match="must be a dict of name -> dataset, got list"):
+        build([outlier_dataset])
+    with pytest.raises(ValueError, match="OOD set 'wiki' in `ood_eval_datasets` is empty"):
+        build({"wiki": outlier_dataset.select([])})
+    with pytest.raises(ValueError, match="OOD set 'raw' has no model inputs"):
+        build({"raw": Dataset.from_dict({"text": ["a city"]})})

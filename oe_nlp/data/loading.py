@@ -128,7 +128,13 @@ def _local_paths(spec: DatasetSpec, split: str, root: Path) -> list[Path]:
 def _read_hub(spec: DatasetSpec, split: str) -> RawExamples:
     request = hub_requests(spec.name, split)
     logger.info("Loading %s split %r from the Hub with %s", spec.name, split, request)
-    hub_dataset = datasets.load_dataset(**request)
+    try:
+        hub_dataset = datasets.load_dataset(**request)
+    except ConnectionError as error:
+        raise ConnectionError(
+            f"Could not load {spec.name!r} from the Hugging Face Hub ({spec.hub_id}): {error}. Without network "
+            f"access, pass the local data folder as --data_dir or set ${DATA_DIR_ENV} (see docs/data.md)."
+        ) from error
 
     needed = [spec.text_column] + ([spec.label_column] if spec.label_column else [])
     missing = [column for column in needed if column not in hub_dataset.column_names]
@@ -291,6 +297,12 @@ def load_outlier_dataset(
         FileNotFoundError: If the data directory lacks the corpus file.
     """
     spec = get_dataset_spec(name)
+    if split not in spec.splits:
+        raise ValueError(
+            f"{name!r} has no {split!r} split (its splits: {', '.join(spec.splits)}), so it cannot serve as "
+            f"the outlier corpus here. Use a corpus with a {split!r} split, such as 'wikitext2'."
+        )
+
     raw = _read_raw(spec, split, data_dir)
     sentences = _split_outlier_texts(spec, raw.texts, min_tokens, max_tokens)
     texts = [text for text in (normalize_text(sentence, lowercase) for sentence in sentences) if text]
