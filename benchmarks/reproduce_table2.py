@@ -163,9 +163,11 @@ def render_page(
             "as the anomaly score. Anomalies are the positive class; FPR90 is the share of in-distribution "
             "inputs flagged when 90% of anomalies are caught. All values are percentages.\n"
         ),
-        "`recipes/sst_oe.py`, `recipes/newsgroups_oe.py` and `recipes/trec_oe.py` run one task each with the "
-        "same settings. One thread per process (`OMP_NUM_THREADS=1`) is the faster setting for these small "
-        "recurrent models on a CPU.\n",
+        (
+            "`recipes/sst_oe.py`, `recipes/newsgroups_oe.py` and `recipes/trec_oe.py` run one task each with the "
+            "same settings. One thread per process (`OMP_NUM_THREADS=1`) is the faster setting for these small "
+            "recurrent models on a CPU.\n"
+        ),
         "## Table 2: mean over the 10 OOD sets\n",
         table2(results),
         "Published rows: " + TASKS[next(iter(results))].reference_source.split(", Table")[0] + ", Table 2.\n",
