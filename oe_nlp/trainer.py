@@ -358,13 +358,26 @@ class OETrainer(Trainer):
         self._oe_term_count += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Log as `Trainer` does, adding the mean in-distribution and outlier loss terms to training logs."""
+        """Log as `Trainer` does, adding the mean in-distribution and outlier loss terms to training logs.
+
+        Like Trainer's `loss`, the terms are averaged over the logging window and over all processes.
+        """
         if "loss" in logs and self._oe_term_count > 0:
-            for name, total in self._oe_term_sums.items():
-                logs[name] = round(total / self._oe_term_count, 6)
-                self._oe_term_sums[name] = 0.0
-            self._oe_term_count = 0
+            logs.update(self._pop_mean_terms())
         super().log(logs, start_time)
+
+    def _pop_mean_terms(self) -> dict[str, float]:
+        names = list(self._oe_term_sums)
+        totals = [self._oe_term_sums[name] for name in names] + [float(self._oe_term_count)]
+        if self.args.world_size > 1:
+            # Every process logs at the same steps, so each one joins this gather.
+            local = torch.tensor([totals], dtype=torch.float64, device=self.args.device)  # (1, terms + 1)
+            totals = self.accelerator.gather(local).sum(dim=0).tolist()
+
+        for name in names:
+            self._oe_term_sums[name] = 0.0
+        self._oe_term_count = 0
+        return {name: round(total / totals[-1], 6) for name, total in zip(names, totals)}
 
     # ---- Evaluation ----
 
