@@ -155,10 +155,10 @@ def render_page(
         f"```bash\n{command}\n```\n",
         f"Hardware: {hardware_description()}. Wall time: {total / 60:.1f} min in all ({timing}).\n",
         (
-            "Setup of Hendrycks et al. (ICLR 2019): a 2-layer GRU classifier (embedding 50, hidden 128) over "
-            "the 10,000 most frequent training words, trained 5 epochs with Adam (learning rate 0.01, "
-            "cosine decay, batch 64), then fine-tuned 2 epochs with OE on WikiText-2 sentences (64 per "
-            "batch, weight 1.0). Each in-distribution test set is scored against 10 random subsets of "
+            "Setup of Hendrycks et al. (ICLR 2019): a 2-layer GRU classifier (embedding 50, hidden 128) reads "
+            "the 10,000 most frequent training words. It trains 5 epochs with Adam (learning rate 0.01, "
+            "cosine decay, batch 64), then a copy is fine-tuned 2 epochs with OE on WikiText-2 sentences (64 "
+            "per batch, weight 1.0). Each in-distribution test set is scored against 10 random subsets of "
             "each OOD set, one OOD example per five test examples, with the maximum softmax probability "
             "as the anomaly score. Anomalies are the positive class; FPR90 is the share of in-distribution "
             "inputs flagged when 90% of anomalies are caught. All values are percentages.\n"

@@ -354,7 +354,7 @@ def float64_scores(logits: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", sorted(SCORES))
 def test_scores_of_bf16_logits_are_float32(name):
-    # The last row holds moderate logits. bf16 resolves only about 3 significant digits, so a score
+    # The last row has moderate logits. bf16 resolves only about 3 significant digits, so a score
     # computed in bf16 fails the tolerance below. max_logit is exact in bf16, so only its dtype check can fail.
     logits = torch.tensor(EXTREME_LOGITS + [[0.3, 1.7, -2.1, 0.9]], dtype=torch.bfloat16)
 
