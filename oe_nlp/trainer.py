@@ -293,7 +293,7 @@ class OETrainer(Trainer):
             seed=self.args.seed,
             batch_number=self._outlier_batch_number(),
         )
-        features = [self.outlier_dataset[int(index)] for index in indices]
+        features = _rows(self.outlier_dataset, indices)
         batch = self.outlier_data_collator(features)
         batch = {key: value for key, value in batch.items() if key not in _LABEL_COLUMNS}
         return self._prepare_inputs(batch)
@@ -462,6 +462,14 @@ class OETrainer(Trainer):
         for metric in per_set[0]:
             results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
         return results
+
+
+def _rows(dataset: Any, indices: np.ndarray) -> list[dict[str, Any]]:
+    """Fetch rows as a list of feature dicts, with one batched read for a `datasets.Dataset`."""
+    if not hasattr(dataset, "column_names"):
+        return [dataset[int(index)] for index in indices]
+    columns = dataset[indices.tolist()]  # {column: [value per row]}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def _check_ood_eval_datasets(ood_eval_datasets: Any) -> dict[str, Any]:
