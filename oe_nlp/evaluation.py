@@ -228,12 +228,30 @@ def evaluate_ood_suite(
 
 
 def _accuracy(logits: np.ndarray, dataset: Any) -> float | None:
+    """Return the accuracy over the labelled rows of `dataset`, or None when it has no labelled row.
+
+    Negative labels mark rows without a label: -100 is the loss's ignore index and -1 the placeholder
+    of unlabelled splits such as the GLUE test split. Those rows are left out. When no row is left,
+    accuracy is undefined, so the result is None and a warning is logged.
+    """
     columns = getattr(dataset, "column_names", [])
     label_column = next((name for name in ("label", "labels") if name in columns), None)
     if label_column is None:
         return None
+
     labels = np.asarray(dataset[label_column])
-    return float(np.mean(logits.argmax(axis=-1) == labels))
+    labelled = labels >= 0
+    if not labelled.any():
+        logger.warning(
+            "In-distribution accuracy is undefined: all %d labels in column %r are negative (%s), so no row "
+            "has a class id. Reporting accuracy as None. Evaluate on a labelled split to get it.",
+            len(labels),
+            label_column,
+            sorted(set(np.unique(labels).tolist()))[:5],
+        )
+        return None
+
+    return float(np.mean(logits.argmax(axis=-1)[labelled] == labels[labelled]))
 
 
 def comparison_markdown(

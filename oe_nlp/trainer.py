@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
+from .data.checks import check_label_values, check_sequence_lengths
 from .losses import OE_LOSSES, energy_margin_loss, outlier_exposure_loss
 from .metrics import ood_metrics
 from .scores import SCORES, anomaly_scores
@@ -227,6 +228,9 @@ class OETrainer(Trainer):
         self.outlier_dataset = self._prepare_outlier_dataset(outlier_dataset)
         self.outlier_data_collator = outlier_data_collator or self.data_collator
         self.ood_eval_datasets = _check_ood_eval_datasets(ood_eval_datasets)
+        self._check_datasets_fit_model()
+        if self.outlier_dataset is not None:
+            self._check_oe_training_inputs()
 
         # ---- State for the separate loss terms and the outlier stream ----
         self._oe_term_sums = {"loss_in": 0.0, "loss_oe": 0.0}
@@ -272,6 +276,60 @@ class OETrainer(Trainer):
             dataset = dataset.remove_columns(unused)
         return dataset
 
+    # ---- Checks run once, before the first step ----
+
+    def _check_datasets_fit_model(self) -> None:
+        """Check the labels against `num_labels` and the sequence lengths against the model's positions."""
+        config = getattr(self.model, "config", None)
+        num_labels = getattr(config, "num_labels", None)
+        if getattr(config, "problem_type", None) == "regression" or num_labels == 1:
+            num_labels = None
+        for name in ("label", "labels"):
+            check_label_values(self.train_dataset, name, num_labels, "`train_dataset`")
+
+        # NOTE: RoBERTa-style models offset position ids by `pad_token_id + 1`, so they accept
+        # two tokens fewer than `max_position_embeddings`. This check misses those two lengths.
+        max_positions = getattr(config, "max_position_embeddings", None)
+        if not isinstance(max_positions, int):
+            return
+        named_sets = {"`train_dataset`": self.train_dataset, "`outlier_dataset`": self.outlier_dataset}
+        if isinstance(self.eval_dataset, dict):
+            for key, dataset in self.eval_dataset.items():
+                named_sets[f"`eval_dataset` {key!r}"] = dataset
+        else:
+            named_sets["`eval_dataset`"] = self.eval_dataset
+        for key, dataset in self.ood_eval_datasets.items():
+            named_sets[f"OOD set {key!r}"] = dataset
+
+        for role, dataset in named_sets.items():
+            check_sequence_lengths(dataset, max_positions, role)
+
+    def _check_oe_training_inputs(self) -> None:
+        """Check that Outlier Exposure finds the labels and can pad the two batches to one length."""
+        unknown_names = [name for name in self.args.label_names or () if name not in _LABEL_COLUMNS]
+        if unknown_names:
+            raise ValueError(
+                f"`label_names`={self.args.label_names}, but Outlier Exposure reads the in-distribution "
+                f"labels only from a column named one of {list(_LABEL_COLUMNS)}. Rename the label column, e.g. "
+                f"`dataset.rename_column({unknown_names[0]!r}, 'labels')`, and leave `label_names` unset."
+            )
+
+        columns = getattr(self.train_dataset, "column_names", None)
+        if columns is not None and not any(name in columns for name in _LABEL_COLUMNS):
+            raise ValueError(
+                f"`train_dataset` has no label column (columns: {columns}). Outlier Exposure needs one named "
+                f"`label` or `labels`, and `remove_unused_columns` would drop any other name because the "
+                "model's forward does not take it. Rename it, e.g. `dataset.rename_column('<name>', 'label')`."
+            )
+
+        if self._input_pad_id() is None:
+            raise ValueError(
+                "Outlier Exposure pads the in-distribution and outlier batches to one length, so it needs a pad "
+                f"token id, but the tokenizer ({type(self.processing_class).__name__}) has no `pad_token` and "
+                "`model.config.pad_token_id` is None. Set one, e.g. `tokenizer.pad_token = tokenizer.eos_token` "
+                "and `model.config.pad_token_id = tokenizer.pad_token_id`."
+            )
+
     # ---- Outlier stream ----
 
     def _outlier_batch_number(self) -> int:
@@ -298,12 +356,15 @@ class OETrainer(Trainer):
         batch = {key: value for key, value in batch.items() if key not in _LABEL_COLUMNS}
         return self._prepare_inputs(batch)
 
-    def _pad_values(self) -> tuple[dict[str, int], str]:
+    def _input_pad_id(self) -> int | None:
         pad_id = getattr(self.processing_class, "pad_token_id", None)
         if pad_id is None:
-            pad_id = getattr(self.model.config, "pad_token_id", None) or 0
+            pad_id = getattr(getattr(self.model, "config", None), "pad_token_id", None)
+        return pad_id
+
+    def _pad_values(self) -> tuple[dict[str, int], str]:
         side = getattr(self.processing_class, "padding_side", "right")
-        return {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}, side
+        return {"input_ids": self._input_pad_id(), "attention_mask": 0, "token_type_ids": 0}, side
 
     # ---- Loss ----
 

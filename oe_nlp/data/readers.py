@@ -11,7 +11,7 @@ import csv
 import gzip
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,32 @@ class RawExamples:
     labels: list[int] | None = None
 
 
+def _utf8_decode_error(path: Path, error: UnicodeDecodeError) -> ValueError:
+    """Build an error that names the first line of `path` that is not valid UTF-8."""
+    with path.open("rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            try:
+                raw_line.decode("utf-8")
+            except UnicodeDecodeError as line_error:
+                bad_bytes = raw_line[line_error.start : line_error.end]
+                return ValueError(
+                    f"{path} is not valid UTF-8: line {line_number} contains the byte(s) {bad_bytes!r} at "
+                    f"byte {line_error.start + 1} of the line. Replace the file with an intact copy, or convert it "
+                    "to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+                )
+
+    return ValueError(f"{path} is not valid UTF-8 ({error}). Replace the file with an intact copy.")
+
+
+def _utf8_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield `(line number, line)` pairs of a UTF-8 text file, naming the line of any invalid byte."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            yield from enumerate(handle, start=1)
+    except UnicodeDecodeError as error:
+        raise _utf8_decode_error(path, error) from error
+
+
 def _parse_label(value: str, path: Path, line_number: int) -> int:
     try:
         return int(value)
@@ -66,15 +92,14 @@ def read_label_prefixed_lines(paths: Sequence[Path]) -> RawExamples:
     """Read `<label> <text>` lines, as in the sentence-level SST files `stsa.binary.*`."""
     texts, labels = [], []
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
+        for line_number, line in _utf8_lines(path):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
 
-                label, text = _split_label_prefix(line, path, line_number)
-                labels.append(label)
-                texts.append(text)
+            label, text = _split_label_prefix(line, path, line_number)
+            labels.append(label)
+            texts.append(text)
 
     return RawExamples(texts, labels)
 
@@ -103,8 +128,7 @@ def read_plain_lines(paths: Sequence[Path]) -> RawExamples:
     """Read one text per line, keeping blank lines (WikiText needs them to find paragraphs)."""
     texts = []
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            texts.extend(line.rstrip("\r\n") for line in handle)
+        texts.extend(line.rstrip("\r\n") for _, line in _utf8_lines(path))
 
     return RawExamples(texts)
 
@@ -163,16 +187,15 @@ def read_yelp_textfooler(paths: Sequence[Path]) -> RawExamples:
     """
     texts = []
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
+        for line_number, line in _utf8_lines(path):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
 
-                _, text = _split_label_prefix(line, path, line_number)
-                if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
-                    text = text[1:-1].replace('""', '"')
-                texts.append(clean_yelp_text(text))
+            _, text = _split_label_prefix(line, path, line_number)
+            if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
+                text = text[1:-1].replace('""', '"')
+            texts.append(clean_yelp_text(text))
 
     return RawExamples(texts)
 
