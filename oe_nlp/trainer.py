@@ -219,6 +219,15 @@ class OETrainer(Trainer):
     ) -> None:
         super().__init__(*args, **kwargs)
 
+        # ---- Loss scaling ----
+        if self.model_accepts_loss_kwargs and _is_classification_head(
+            self.accelerator.unwrap_model(self.model)
+        ):
+            # Trainer takes a forward with **kwargs to mean a loss normalised by `num_items_in_batch`, so it
+            # skips the division by the accumulation steps and multiplies by the process count. The
+            # transformers classification heads return a plain batch mean instead, which needs both.
+            self.model_accepts_loss_kwargs = False
+
         # ---- Outlier Exposure settings ----
         if not isinstance(self.args, OETrainingArguments):
             raise TypeError(
@@ -523,6 +532,23 @@ class OETrainer(Trainer):
         for metric in per_set[0]:
             results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
         return results
+
+
+def _is_classification_head(model: Any) -> bool:
+    """Return whether `model` is one of the transformers sequence or image classification classes."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+    names: set[str] = set()
+    for mapping in (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES,
+    ):
+        for value in mapping.values():
+            names.update([value] if isinstance(value, str) else value)
+    return type(model).__name__ in names
 
 
 def _rows(dataset: Any, indices: np.ndarray) -> list[dict[str, Any]]:

@@ -58,10 +58,11 @@ def train(output_dir: str, batch_size: int, oe_batch_size: int, oe_loss: str) ->
         output_dir: Trainer output folder.
         batch_size: In-distribution examples per device and step.
         oe_batch_size: Outlier examples per device and step.
-        oe_loss: `"uniform_ce"` or `"energy"`.
+        oe_loss: `"uniform_ce"` or `"energy"`, or `"none"` to train the baseline without outliers.
 
     Returns:
-        `{"weights": [...], "logs": [{"loss", "loss_in", "loss_oe"}, ...], "world_size": int}`.
+        `{"weights": [...], "logs": [{"loss", "loss_in", "loss_oe"}, ...], "world_size": int}`; the
+        baseline logs only `loss`.
     """
     tokenizer = build_tokenizer()
     train_dataset, outlier_dataset = build_datasets(tokenizer)
@@ -69,7 +70,7 @@ def train(output_dir: str, batch_size: int, oe_batch_size: int, oe_loss: str) ->
         output_dir=output_dir,
         per_device_train_batch_size=batch_size,
         oe_batch_size=oe_batch_size,
-        oe_loss=oe_loss,
+        oe_loss="uniform_ce" if oe_loss == "none" else oe_loss,
         energy_m_in=-1.0,
         energy_m_out=1.0,
         num_train_epochs=2,
@@ -91,13 +92,13 @@ def train(output_dir: str, batch_size: int, oe_batch_size: int, oe_loss: str) ->
         args=args,
         train_dataset=train_dataset,
         processing_class=tokenizer,
-        outlier_dataset=outlier_dataset,
+        outlier_dataset=None if oe_loss == "none" else outlier_dataset,
     )
     trainer.train()
 
     weights = torch.cat([parameter.detach().flatten() for parameter in trainer.model.parameters()])
     logs = [
-        {key: entry[key] for key in ("loss", "loss_in", "loss_oe")}
+        {key: entry[key] for key in ("loss", "loss_in", "loss_oe") if key in entry}
         for entry in trainer.state.log_history
         if "loss" in entry
     ]
