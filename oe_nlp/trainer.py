@@ -8,6 +8,9 @@ Exposure", ICLR 2019). With no outlier dataset it is exactly `Trainer`.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,6 +451,31 @@ class OETrainer(Trainer):
             self._oe_term_sums[name] = 0.0
         self._oe_term_count = 0
         return {name: round(total / totals[-1], 6) for name, total in zip(names, totals)}
+
+    # ---- Saving ----
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Save as `Trainer` does, through a staging folder, so no saved file is ever half-written.
+
+        Each file is written in full to a hidden folder inside `output_dir`, then moved into place with
+        an atomic rename. An interrupted save leaves every file either as it was before or as it is new.
+        """
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            super()._save(output_dir, state_dict)
+            return
+
+        os.makedirs(output_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
+        try:
+            super()._save(staging, state_dict)
+            for name in os.listdir(staging):
+                target = os.path.join(output_dir, name)
+                if os.path.isdir(target) and os.path.isdir(os.path.join(staging, name)):
+                    shutil.rmtree(target)
+                os.replace(os.path.join(staging, name), target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # ---- Evaluation ----
 

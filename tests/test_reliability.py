@@ -487,3 +487,32 @@ def test_baseline_accumulation_matches_large_batch(tmp_path, word_tokenizer, lab
     assert large.model_accepts_loss_kwargs is False
     assert (flat_weights(large.model) - flat_weights(make_tiny_bert(seed=2))).abs().max() > 1e-2
     torch.testing.assert_close(flat_weights(accumulated.model), flat_weights(large.model), atol=1e-5, rtol=0)
+
+
+def test_interrupted_save_keeps_previous_model(tmp_path, word_tokenizer, labelled_dataset, monkeypatch):
+    """A save that fails half-way leaves the earlier saved files intact and no staging folder behind."""
+    output_dir = tmp_path / "saved"
+    trainer = OETrainer(
+        model=make_tiny_bert(seed=3),
+        args=sgd_args(tmp_path, "save", max_steps=1),
+        train_dataset=labelled_dataset,
+        processing_class=word_tokenizer,
+    )
+    trainer.save_model(str(output_dir))
+    before = {path.name: path.read_bytes() for path in output_dir.iterdir()}
+
+    with torch.no_grad():
+        trainer.model.classifier.weight.add_(1.0)
+    original = type(trainer.model).save_pretrained
+
+    def failing_save(model, directory, **kwargs):
+        original(model, directory, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(trainer.model), "save_pretrained", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_model(str(output_dir))
+
+    after = {path.name: path.read_bytes() for path in output_dir.iterdir()}
+    assert "model.safetensors" in before
+    assert after == before
