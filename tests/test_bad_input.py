@@ -384,3 +384,29 @@ def test_custom_label_names_rejected(tmp_path, word_tokenizer, labelled_dataset,
     message = str(error.value)
     assert "`label_names`=['sentiment']" in message
     assert "dataset.rename_column('sentiment', 'labels')" in message
+
+
+def test_batch_without_labels_rejected(tmp_path, word_tokenizer, labelled_dataset, outlier_dataset):
+    """A custom collator that drops the labels fails at the first OE step with the column names to use."""
+    args = OETrainingArguments(
+        str(tmp_path / "run"), report_to="none", use_cpu=True, per_device_train_batch_size=4
+    )
+    trainer = OETrainer(
+        model=make_tiny_bert(),
+        args=args,
+        train_dataset=labelled_dataset,
+        processing_class=word_tokenizer,
+        outlier_dataset=outlier_dataset,
+    )
+    batch = trainer.data_collator([labelled_dataset[index] for index in range(4)])
+    unlabelled = {key: value for key, value in batch.items() if key != "labels"}
+    float_labels = {**batch, "labels": batch["labels"].float()}
+    trainer.model.train()
+
+    with pytest.raises(
+        ValueError,
+        match=r"The in-distribution batch has no labels \(inputs: \['attention_mask', 'input_ids'\]\)",
+    ):
+        trainer.compute_loss(trainer.model, unlabelled)
+    with pytest.raises(TypeError, match="Labels must be integer class ids, got dtype torch.float32"):
+        trainer.compute_loss(trainer.model, float_labels)
