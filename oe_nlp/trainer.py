@@ -126,13 +126,13 @@ def outlier_batch_indices(num_outliers: int, batch_size: int, seed: int, batch_n
     """
     start = batch_number * batch_size
     indices: list[np.ndarray] = []
-    taken = 0
-    while taken < batch_size:
-        pass_number, offset = divmod(start + taken, num_outliers)
+    num_selected = 0
+    while num_selected < batch_size:
+        pass_number, offset = divmod(start + num_selected, num_outliers)
         permutation = np.random.default_rng([seed, pass_number]).permutation(num_outliers)
-        chunk = permutation[offset : offset + batch_size - taken]
+        chunk = permutation[offset : offset + batch_size - num_selected]
         indices.append(chunk)
-        taken += len(chunk)
+        num_selected += len(chunk)
     return np.concatenate(indices).astype(np.int64)
 
 
