@@ -276,11 +276,7 @@ class OETrainer(Trainer):
                 f"`outlier_dataset` has label column(s) {labelled}, but outliers have no labels: their "
                 "target is the uniform distribution. Remove them with `dataset.remove_columns(...)`."
             )
-        if "input_ids" not in columns and "pixel_values" not in columns:
-            raise ValueError(
-                f"`outlier_dataset` has no model inputs (columns: {columns}). Tokenize it first, e.g. "
-                "`dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
-            )
+        _check_model_inputs(dataset, "`outlier_dataset`")
         self._set_signature_columns_if_needed()
         unused = [name for name in columns if name not in self._signature_columns]
         if unused:
@@ -600,13 +596,17 @@ def _check_ood_eval_datasets(ood_eval_datasets: Any) -> dict[str, Any]:
             raise ValueError(
                 f"OOD set {name!r} in `ood_eval_datasets` is empty. Remove it or pass a non-empty set."
             )
-        columns = getattr(dataset, "column_names", None)
-        if columns is not None and "input_ids" not in columns and "pixel_values" not in columns:
-            raise ValueError(
-                f"OOD set {name!r} has no model inputs (columns: {columns}). Tokenize it with the training "
-                "tokenizer first, e.g. `dataset.map(lambda batch: tokenizer(batch['text']), batched=True)`."
-            )
+        _check_model_inputs(dataset, f"OOD set {name!r}")
     return dict(ood_eval_datasets)
+
+
+def _check_model_inputs(dataset: Any, role: str) -> None:
+    columns = getattr(dataset, "column_names", None)
+    if columns is not None and "input_ids" not in columns and "pixel_values" not in columns:
+        raise ValueError(
+            f"{role} has no model inputs (columns: {columns}). Tokenize it first, with the training tokenizer, "
+            "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
+        )
 
 
 def _pop_labels(inputs: dict[str, Any]) -> torch.Tensor:

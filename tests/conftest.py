@@ -49,7 +49,9 @@ def word_tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>")
 
 
-def make_tiny_bert(num_labels: int = 2, seed: int = 0) -> BertForSequenceClassification:
+def make_tiny_bert(
+    num_labels: int = 2, seed: int = 0, max_position_embeddings: int = 32
+) -> BertForSequenceClassification:
     """Build a 1-layer BERT classifier with no dropout, so repeated forward passes agree exactly."""
     torch.manual_seed(seed)
     config = BertConfig(
@@ -58,7 +60,7 @@ def make_tiny_bert(num_labels: int = 2, seed: int = 0) -> BertForSequenceClassif
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=16,
-        max_position_embeddings=32,
+        max_position_embeddings=max_position_embeddings,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         num_labels=num_labels,

@@ -15,7 +15,7 @@ import torch
 from datasets import Dataset
 from sklearn.metrics import accuracy_score
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 from transformers.utils import logging as hf_logging
 
 from oe_nlp.data import load_text_dataset
@@ -228,20 +228,6 @@ def test_config_pad_id_replaces_missing_pad_token(tmp_path, labelled_dataset, ou
 # ---------------------------------------------------------------- sequences longer than the positions
 
 
-def make_short_position_bert() -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(WORDS),
-        hidden_size=8,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        max_position_embeddings=16,
-        pad_token_id=1,
-    )
-    return BertForSequenceClassification(config)
-
-
 @pytest.mark.parametrize("role", ["`train_dataset`", "`outlier_dataset`", "OOD set 'long'"])
 def test_long_sequences_rejected_early(tmp_path, word_tokenizer, labelled_dataset, outlier_dataset, role):
     long_ids = word_tokenizer([" ".join(["good"] * 30)] * 4)
@@ -256,7 +242,7 @@ def test_long_sequences_rejected_early(tmp_path, word_tokenizer, labelled_datase
 
     with pytest.raises(ValueError) as error:
         OETrainer(
-            model=make_short_position_bert(),
+            model=make_tiny_bert(max_position_embeddings=16),
             args=make_args(tmp_path),
             processing_class=word_tokenizer,
             **datasets,
@@ -271,7 +257,7 @@ def test_long_sequences_rejected_early(tmp_path, word_tokenizer, labelled_datase
 def test_sequences_at_position_limit_accepted(tmp_path, word_tokenizer, outlier_dataset):
     ids = word_tokenizer([" ".join(["good"] * 16)] * 4)
     train = Dataset.from_dict({**dict(ids), "label": [0, 1, 0, 1]})
-    model = make_short_position_bert()
+    model = make_tiny_bert(max_position_embeddings=16)
     trainer = OETrainer(
         model=model,
         args=make_args(tmp_path),
