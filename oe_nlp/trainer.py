@@ -422,8 +422,9 @@ class OETrainer(Trainer):
         return outlier_exposure_loss(out_logits)
 
     def _record_terms(self, loss_in: torch.Tensor, loss_oe: torch.Tensor) -> None:
-        self._oe_term_sums["loss_in"] += loss_in.detach().item()
-        self._oe_term_sums["loss_oe"] += loss_oe.detach().item()
+        # Sums stay on the device until the next log, so a step never waits for a device-to-host copy.
+        self._oe_term_sums["loss_in"] += loss_in.detach().double()
+        self._oe_term_sums["loss_oe"] += loss_oe.detach().double()
         self._oe_term_count += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -437,7 +438,7 @@ class OETrainer(Trainer):
 
     def _pop_mean_terms(self) -> dict[str, float]:
         names = list(self._oe_term_sums)
-        totals = [self._oe_term_sums[name] for name in names] + [float(self._oe_term_count)]
+        totals = [float(self._oe_term_sums[name]) for name in names] + [float(self._oe_term_count)]
         if self.args.world_size > 1:
             # Every process logs at the same steps, so each one joins this gather.
             local = torch.tensor([totals], dtype=torch.float64, device=self.args.device)  # (1, terms + 1)
