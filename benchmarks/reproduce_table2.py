@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from oe_nlp.evaluation import OODReport, write_text_atomic
+from oe_nlp.evaluation import OODReport, write_markdown_section
 from oe_nlp.experiment import TASKS, parse_recipe_arguments, run_experiment
 
 TASK_TITLES = {"sst2": "SST-2", "newsgroups20": "20 Newsgroups", "trec": "TREC"}
@@ -33,7 +33,7 @@ METRICS = (("fpr90", "FPR90 ↓"), ("auroc", "AUROC ↑"), ("aupr_out", "AUPR �
 TASK_FLAGS = {"newsgroups20": ["--dataset", "newsgroups20_noshort"]}
 
 DATA_NOTES = """\
-## Why our numbers differ from the published ones
+### Why our numbers differ from the published ones
 
 - **One text normalisation for every source.** The published SST code kept SST in its original casing
   but lower-cased outlier and OOD text, so casing alone could separate them. We lower-case all text
@@ -150,8 +150,8 @@ def render_page(
     total = sum(seconds.values())
     timing = ", ".join(f"{TASK_TITLES[task]} {value / 60:.1f} min" for task, value in seconds.items())
     sections = [
-        "# Results: OE on text classification, reproduced\n",
-        "This page is written by the command below; edit the script, not the page.\n",
+        "## Text classification: Table 2 of Hendrycks et al., reproduced\n",
+        "This section is written by the command below; edit the script, not the page.\n",
         f"```bash\n{command}\n```\n",
         f"Hardware: {hardware_description()}. Wall time: {total / 60:.1f} min in all ({timing}).\n",
         (
@@ -168,17 +168,17 @@ def render_page(
             "same settings. One thread per process (`OMP_NUM_THREADS=1`) is the faster setting for these small "
             "recurrent models on a CPU.\n"
         ),
-        "## Table 2: mean over the 10 OOD sets\n",
+        "### Table 2: mean over the 10 OOD sets\n",
         table2(results),
         "Published rows: " + TASKS[next(iter(results))].reference_source.split(", Table")[0] + ", Table 2.\n",
-        "## Table 8: per OOD set (mean ± standard deviation over the 10 subsets)\n",
+        "### Table 8: per OOD set (mean ± standard deviation over the 10 subsets)\n",
         "Sets smaller than the subset size are used whole in every resample, so their deviation is 0.\n",
         # NOTE: the published per-set numbers (Table 8 of Hendrycks et al.) are missing here. No copy of
         # that table could be read offline, so only the published means appear.
         "The published per-set numbers are not included here; compare the means in Table 2.\n",
     ]
     for task, reports in results.items():
-        sections += [f"### {TASK_TITLES[task]}\n", table8(task, reports)]
+        sections += [f"#### {TASK_TITLES[task]}\n", table8(task, reports)]
     sections.append(DATA_NOTES)
     return "\n".join(sections)
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{task}: done in {seconds[task] / 60:.1f} min", flush=True)
 
     page = render_page(results, seconds, command.strip())
-    write_text_atomic(arguments.results_path, page)
+    write_markdown_section(arguments.results_path, "text_classification", page)
     print(f"Wrote {arguments.results_path}")
 
 

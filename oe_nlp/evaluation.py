@@ -104,6 +104,39 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def write_markdown_section(path: str | os.PathLike, section: str, text: str) -> Path:
+    """Replace one marked section of a markdown page, or append it, keeping the rest of the page.
+
+    A section runs from the line `<!-- begin: SECTION -->` to the line `<!-- end: SECTION -->`. Several
+    scripts can so share one page (e.g. `docs/results.md`), each rewriting only its own part. The page is
+    written atomically.
+
+    Args:
+        path: The markdown page; created if missing.
+        section: Name of the section, e.g. `"table2"`.
+        text: The new body of the section.
+
+    Returns:
+        The path written.
+    """
+    begin, end = f"<!-- begin: {section} -->", f"<!-- end: {section} -->"
+    block = f"{begin}\n{text.strip()}\n{end}\n"
+    path = Path(path)
+    page = path.read_text(encoding="utf-8") if path.exists() else ""
+
+    start = page.find(begin)
+    if start == -1:
+        separator = "\n" if page and not page.endswith("\n\n") else ""
+        return write_text_atomic(path, page + separator + block)
+
+    stop = page.find(end, start)
+    if stop == -1:
+        raise ValueError(f"{path} has the line {begin!r} but no {end!r}. Add it where the section ends.")
+    stop = page.find("\n", stop)
+    stop = len(page) if stop == -1 else stop + 1
+    return write_text_atomic(path, page[:start] + block + page[stop:])
+
+
 def _format_cell(value: Mapping[str, float]) -> str:
     return f"{100 * value['mean']:.1f} ± {100 * value['std']:.1f}"
 

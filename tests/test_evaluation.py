@@ -14,6 +14,7 @@ from oe_nlp.evaluation import (
     resample_indices,
     resampled_metrics,
     suite_mean,
+    write_markdown_section,
     write_text_atomic,
 )
 
@@ -139,3 +140,28 @@ def test_write_text_atomic_keeps_old_file_on_error(tmp_path):
 
     assert path.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md"]
+
+
+def test_write_markdown_section_replaces_only_its_own_section(tmp_path):
+    page = tmp_path / "results.md"
+    page.write_text("# Results\n\nintro\n", encoding="utf-8")
+
+    write_markdown_section(page, "a", "first A")
+    write_markdown_section(page, "b", "only B")
+    write_markdown_section(page, "a", "second A\nline 2")
+
+    expected = (
+        "# Results\n\nintro\n\n"
+        "<!-- begin: a -->\nsecond A\nline 2\n<!-- end: a -->\n"
+        "<!-- begin: b -->\nonly B\n<!-- end: b -->\n"
+    )
+    assert page.read_text(encoding="utf-8") == expected
+
+
+def test_write_markdown_section_refuses_an_unclosed_section(tmp_path):
+    page = tmp_path / "results.md"
+    page.write_text("<!-- begin: a -->\nold\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="no '<!-- end: a -->'"):
+        write_markdown_section(page, "a", "new")
+    assert page.read_text(encoding="utf-8") == "<!-- begin: a -->\nold\n"
