@@ -330,7 +330,8 @@ class OETrainer(Trainer):
                 "model's forward does not take it. Rename it, e.g. `dataset.rename_column('<name>', 'label')`."
             )
 
-        if self._input_pad_id() is None:
+        needs_padding = columns is None or "input_ids" in columns
+        if needs_padding and self._input_pad_id() is None:
             raise ValueError(
                 "Outlier Exposure pads the in-distribution and outlier batches to one length, so it needs a pad "
                 f"token id, but the tokenizer ({type(self.processing_class).__name__}) has no `pad_token` and "

@@ -152,7 +152,7 @@ def test_write_markdown_section_replaces_only_its_own_section(tmp_path):
 
     expected = (
         "# Results\n\nintro\n\n"
-        "<!-- begin: a -->\nsecond A\nline 2\n<!-- end: a -->\n"
+        "<!-- begin: a -->\nsecond A\nline 2\n<!-- end: a -->\n\n"
         "<!-- begin: b -->\nonly B\n<!-- end: b -->\n"
     )
     assert page.read_text(encoding="utf-8") == expected
