@@ -22,6 +22,8 @@ from torch import Tensor
 
 __all__ = [
     "OE_LOSSES",
+    "causal_lm_oe_losses",
+    "chunked_logsumexp",
     "energy",
     "energy_margin_loss",
     "get_oe_loss",
@@ -131,6 +133,85 @@ def outlier_exposure_loss(logits: Tensor, mask: Tensor | None = None) -> Tensor:
         )
 
     return per_position[keep].sum() / kept_count
+
+
+def chunked_logsumexp(logits: Tensor, chunk_rows: int = 2048) -> Tensor:
+    """Compute ``logsumexp`` over the last dim in float32, a block of rows at a time.
+
+    ``torch.logsumexp`` on a whole ``(B, L, V)`` tensor builds a temporary ``exp`` of the same size. Taking
+    ``chunk_rows`` rows of ``B * L`` at a time bounds that temporary to ``chunk_rows * V`` values, and for
+    float32 logits nothing of full size is copied: autograd keeps views of the logits and recomputes the
+    ``exp`` in the backward pass.
+
+    Args:
+        logits: Tensor of shape ``(..., V)``.
+        chunk_rows: Rows per block.
+
+    Returns:
+        A float32 tensor of shape ``logits.shape[:-1]``.
+    """
+    rows = logits.reshape(-1, logits.shape[-1])  # a view for contiguous logits
+    blocks = [torch.logsumexp(block.float(), dim=-1) for block in rows.split(chunk_rows)]
+    return torch.cat(blocks).view(logits.shape[:-1])
+
+
+def causal_lm_oe_losses(
+    logits: Tensor, in_labels: Tensor, out_mask: Tensor, chunk_rows: int = 2048
+) -> tuple[Tensor, Tensor]:
+    """Compute the next-token loss of in-distribution sequences and the OE loss of outlier sequences.
+
+    The logits of one forward pass over ``B_in`` in-distribution rows followed by ``B_out`` outlier rows
+    give, at position ``t``, the model's distribution over token ``t + 1``. Both terms share one
+    log-sum-exp per position, so for float32 logits no full-size copy is made (``log_softmax`` would keep
+    one for the backward pass):
+
+    * ``loss_in``: mean over in-distribution predictions of ``logsumexp(z) - z[target]``, where the
+      target of position ``t`` is ``in_labels[:, t + 1]`` and targets equal to -100 are skipped (the
+      Hugging Face convention: labels are the unshifted input ids);
+    * ``loss_oe``: mean over outlier predictions of ``logsumexp(z) - mean(z)``, the cross-entropy to the
+      uniform distribution over the vocabulary; position ``t`` counts when ``out_mask[:, t + 1]`` marks
+      token ``t + 1`` as real.
+
+    Args:
+        logits: Shape ``(B_in + B_out, L, V)``.
+        in_labels: Integer tensor ``(B_in, L)``, -100 for positions without a target (padding).
+        out_mask: Bool or 0/1 tensor ``(B_out, L)``, 1 for real outlier tokens (the attention mask).
+        chunk_rows: Rows per block of the log-sum-exp, see :func:`chunked_logsumexp`.
+
+    Returns:
+        ``(loss_in, loss_oe)``, float32 scalars.
+
+    Raises:
+        ValueError: If the shapes disagree, or either part has no prediction to score.
+    """
+    _validate_logits(logits)
+    if logits.dim() != 3:
+        raise ValueError(f"logits must have shape (B, L, V) for a language model, got {tuple(logits.shape)}.")
+    num_in = in_labels.shape[0]
+    if in_labels.shape[1] != logits.shape[1] or num_in + out_mask.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"in_labels {tuple(in_labels.shape)} and out_mask {tuple(out_mask.shape)} must together cover "
+            f"the logits' rows and length {tuple(logits.shape[:2])}: B_in + B_out rows of length L."
+        )
+    keep_out = _mask_to_bool(out_mask, logits[num_in:])[:, 1:]
+    targets = in_labels[:, 1:]
+    keep_in = targets != -100
+    if not bool(keep_in.any()) or not bool(keep_out.any()):
+        raise ValueError(
+            "A language-model batch has no next-token prediction to score in its "
+            f"{'in-distribution' if not bool(keep_in.any()) else 'outlier'} part; every sequence needs at "
+            "least two real tokens."
+        )
+
+    lse = chunked_logsumexp(logits, chunk_rows)[:, :-1]  # (B, L - 1)
+
+    in_logits = logits[:num_in, :-1]
+    target_logits = in_logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1).float()
+    loss_in = (lse[:num_in] - target_logits)[keep_in].mean()
+
+    mean_logits = logits[num_in:, :-1].mean(dim=-1, dtype=torch.float32)
+    loss_oe = (lse[num_in:] - mean_logits)[keep_out].mean()
+    return loss_in, loss_oe
 
 
 def energy(logits: Tensor, temperature: float = 1.0) -> Tensor:

@@ -18,11 +18,13 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "LM_SEQUENCE_SCORES",
     "SCORES",
     "anomaly_scores",
     "energy",
     "entropy",
     "get_score_fn",
+    "lm_sequence_scores",
     "max_logit",
     "msp",
     "sequence_scores",
@@ -293,3 +295,59 @@ def sequence_scores(
 
     kept_scores = torch.where(keep, token_scores, 0.0)
     return kept_scores.sum(dim=-1) / kept_per_sequence.to(token_scores.dtype)
+
+
+LM_SEQUENCE_SCORES = ("nll", "uniform_ce", "msp")
+"""Sequence anomaly scores of a causal language model, in the column order of :func:`lm_sequence_scores`."""
+
+
+def lm_sequence_scores(token_logits: LogitsLike, labels: LogitsLike) -> dict[str, Tensor]:
+    """Score whole sequences with a causal language model's next-token predictions.
+
+    Position ``t`` of ``token_logits`` predicts ``labels[:, t + 1]`` (labels unshifted, as Hugging Face
+    passes them), and positions whose target is -100 are skipped. Per sequence, the mean over its scored
+    positions of:
+
+    * ``"nll"``: ``logsumexp(z) - z[target]``, the negative log-likelihood per token in nats (divide by
+      ``ln 2`` for bits per word or character);
+    * ``"uniform_ce"``: ``logsumexp(z) - mean(z)``, the cross-entropy to the uniform distribution;
+    * ``"msp"``: ``-max softmax(z)``.
+
+    Args:
+        token_logits: Logits of shape ``(B, L, V)``.
+        labels: Integer token ids of shape ``(B, L)``, -100 where there is no target.
+
+    Returns:
+        A dict from each name in :data:`LM_SEQUENCE_SCORES` to a tensor of shape ``(B,)``, float64 for
+        float64 logits and float32 otherwise.
+
+    Raises:
+        ValueError: If the shapes disagree or a sequence has no position to score.
+    """
+    token_logits = _as_float_tensor(token_logits, "token_logits")
+    labels = torch.as_tensor(labels, device=token_logits.device)
+    if token_logits.dim() != 3 or labels.shape != token_logits.shape[:2]:
+        raise ValueError(
+            f"token_logits must have shape (B, L, V) and labels (B, L); got {tuple(token_logits.shape)} and "
+            f"{tuple(labels.shape)}."
+        )
+
+    logits = token_logits[:, :-1]
+    targets = labels[:, 1:]
+    keep = targets != -100
+    counts = keep.sum(dim=-1)
+    empty_rows = torch.nonzero(counts == 0).flatten().tolist()
+    if empty_rows:
+        raise ValueError(
+            f"Sequences {empty_rows[:10]} have no next token to score (fewer than two real tokens); drop them."
+        )
+
+    lse = torch.logsumexp(logits, dim=-1)  # (B, L - 1)
+    target_logits = logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+    per_token = {
+        "nll": lse - target_logits,
+        "uniform_ce": lse - logits.mean(dim=-1),
+        "msp": -torch.exp(logits.max(dim=-1).values - lse),
+    }
+    counts = counts.to(lse.dtype)
+    return {name: torch.where(keep, values, 0.0).sum(dim=-1) / counts for name, values in per_token.items()}

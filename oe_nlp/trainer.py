@@ -8,6 +8,7 @@ Exposure", ICLR 2019). With no outlier dataset it is exactly `Trainer`.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -21,14 +22,17 @@ from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from .data.checks import check_label_values, check_sequence_lengths
-from .losses import OE_LOSSES, energy_margin_loss, outlier_exposure_loss
+from .losses import OE_LOSSES, causal_lm_oe_losses, energy_margin_loss, outlier_exposure_loss
 from .metrics import ood_metrics
-from .scores import SCORES, anomaly_scores
+from .scores import LM_SEQUENCE_SCORES, SCORES, anomaly_scores, lm_sequence_scores
 
 logger = logging.get_logger(__name__)
 
 # Default weight of the outlier term per loss: Hendrycks et al. (text) and Liu et al. (energy).
 DEFAULT_OE_WEIGHTS = {"uniform_ce": 1.0, "energy": 0.1}
+
+# Kinds of training `oe_task` accepts; "auto" picks one from the model's class.
+OE_TASKS = ("auto", "classification", "causal_lm")
 
 # Model inputs that carry targets. Outlier examples have none, so these are never taken from them.
 _LABEL_COLUMNS = ("label", "labels", "label_ids")
@@ -56,7 +60,13 @@ class OETrainingArguments(TrainingArguments):
         energy_temperature (`float`, defaults to 1.0):
             Temperature T in E(x) = -T logsumexp(f(x) / T), used by the `"energy"` loss and score.
         ood_score (`str`, defaults to `"msp"`):
-            Anomaly score used by `evaluate()` for the OOD metrics (see `oe_nlp.scores.SCORES`).
+            Anomaly score used by `evaluate()` for the OOD metrics (see `oe_nlp.scores.SCORES`). For a
+            causal language model, `"nll"` (mean negative log-likelihood per token) is also accepted.
+        oe_task (`str`, defaults to `"auto"`):
+            `"classification"` (text or image classifiers: one target per example) or `"causal_lm"`
+            (next-token prediction; the outlier target is the uniform distribution over the vocabulary at
+            every real token). `"auto"` chooses `"causal_lm"` for models registered with
+            `AutoModelForCausalLM` and `"classification"` otherwise.
     """
 
     oe_loss: str = field(
@@ -78,14 +88,23 @@ class OETrainingArguments(TrainingArguments):
     energy_temperature: float = field(default=1.0, metadata={"help": "Energy temperature T (> 0)."})
     ood_score: str = field(
         default="msp",
-        metadata={"help": f"Anomaly score for OOD evaluation, one of {sorted(SCORES)}."},
+        metadata={"help": f"Anomaly score for OOD evaluation, one of {sorted(SCORES)} (or 'nll' for an LM)."},
+    )
+    oe_task: str = field(
+        default="auto",
+        metadata={"help": f"Training task, one of {list(OE_TASKS)}; 'auto' detects it from the model."},
     )
 
     def __post_init__(self) -> None:
         if self.oe_loss not in OE_LOSSES:
             raise ValueError(f"Unknown `oe_loss`={self.oe_loss!r}. Choose one of {sorted(OE_LOSSES)}.")
-        if self.ood_score not in SCORES:
-            raise ValueError(f"Unknown `ood_score`={self.ood_score!r}. Choose one of {sorted(SCORES)}.")
+        if self.ood_score not in SCORES and self.ood_score != "nll":
+            raise ValueError(
+                f"Unknown `ood_score`={self.ood_score!r}. Choose one of {sorted(SCORES)}, or 'nll' for a "
+                "language model."
+            )
+        if self.oe_task not in OE_TASKS:
+            raise ValueError(f"Unknown `oe_task`={self.oe_task!r}. Choose one of {list(OE_TASKS)}.")
         if self.oe_weight is None:
             self.oe_weight = DEFAULT_OE_WEIGHTS[self.oe_loss]
         if self.oe_weight < 0:
@@ -237,6 +256,7 @@ class OETrainer(Trainer):
                 f"`args` must be an `OETrainingArguments`, got {type(self.args).__name__}. "
                 "Build it with `OETrainingArguments(...)`, which takes every `TrainingArguments` field."
             )
+        self.oe_task = self._resolve_task()
         self.outlier_dataset = self._prepare_outlier_dataset(outlier_dataset)
         self.outlier_data_collator = outlier_data_collator or self.data_collator
         self.ood_eval_datasets = _check_ood_eval_datasets(ood_eval_datasets)
@@ -252,6 +272,30 @@ class OETrainer(Trainer):
         if self.outlier_dataset is not None:
             # The OE loss is a per-batch mean, so Trainer must divide it by the accumulation steps.
             self.loss_is_scaled_for_ga = False
+
+    def _resolve_task(self) -> str:
+        task = self.args.oe_task
+        if task == "auto":
+            task = (
+                "causal_lm" if _is_causal_lm(self.accelerator.unwrap_model(self.model)) else "classification"
+            )
+        if task == "causal_lm" and self.args.oe_loss != "uniform_ce":
+            raise ValueError(
+                f"`oe_loss`={self.args.oe_loss!r} is not defined for language models. Use `oe_loss='uniform_ce'`, "
+                "the cross-entropy to the uniform distribution over the vocabulary."
+            )
+        if task == "causal_lm" and self.args.ood_score not in LM_SEQUENCE_SCORES:
+            raise ValueError(
+                f"`ood_score`={self.args.ood_score!r} has no per-sequence form for language models here. "
+                f"Choose one of {list(LM_SEQUENCE_SCORES)}."
+            )
+        if task == "classification" and self.args.ood_score == "nll":
+            raise ValueError(
+                "`ood_score='nll'` needs a causal language model, but this is a classification task. Choose "
+                f"one of {sorted(SCORES)}, or set `oe_task='causal_lm'` if the model is a language model."
+            )
+        logger.info("Outlier Exposure task: %s", task)
+        return task
 
     def _prepare_outlier_dataset(self, dataset: Any) -> Any:
         if dataset is None:
@@ -323,7 +367,8 @@ class OETrainer(Trainer):
             )
 
         columns = getattr(self.train_dataset, "column_names", None)
-        if columns is not None and not any(name in columns for name in _LABEL_COLUMNS):
+        labels_needed = self.oe_task == "classification"
+        if labels_needed and columns is not None and not any(name in columns for name in _LABEL_COLUMNS):
             raise ValueError(
                 f"`train_dataset` has no label column (columns: {columns}). Outlier Exposure needs one named "
                 f"`label` or `labels`, and `remove_unused_columns` would drop any other name because the "
@@ -391,6 +436,9 @@ class OETrainer(Trainer):
         if self.outlier_dataset is None or not model.training:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
+        if self.oe_task == "causal_lm":
+            return self._causal_lm_loss(model, inputs, return_outputs)
+
         labels = _pop_labels(inputs)
         out_batch = self._next_outlier_batch()
         pad_values, padding_side = self._pad_values()
@@ -408,6 +456,32 @@ class OETrainer(Trainer):
         self._record_terms(loss_in, loss_oe)
         if return_outputs:
             outputs["logits"] = in_logits
+            return loss, outputs
+        return loss
+
+    def _causal_lm_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Next-token cross-entropy on in-distribution tokens plus the OE loss on every real outlier token."""
+        pad_id = self._input_pad_id()
+        labels = _pop_lm_labels(inputs, pad_id)
+        out_batch = self._next_outlier_batch()
+        out_mask = _token_mask(out_batch, pad_id)
+        pad_values, padding_side = self._pad_values()
+        combined = concatenate_batches(inputs, out_batch, pad_values, padding_side)
+        num_in = labels.shape[0]
+        length = combined["input_ids"].shape[1]
+        labels = _pad_to_length(labels, length, -100, padding_side)
+        out_mask = _pad_to_length(out_mask, length, 0, padding_side)
+
+        outputs = model(**combined)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (B_in + B_out, L, V)
+        loss_in, loss_oe = causal_lm_oe_losses(logits, labels, out_mask)
+        loss = loss_in + self.args.oe_weight * loss_oe
+
+        self._record_terms(loss_in, loss_oe)
+        if return_outputs:
+            outputs["logits"] = logits[:num_in]
             return loss, outputs
         return loss
 
@@ -475,6 +549,8 @@ class OETrainer(Trainer):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    # ---- Hub ----
+
     # ---- Evaluation ----
 
     def evaluate(
@@ -490,6 +566,8 @@ class OETrainer(Trainer):
         metrics as in `oe_nlp.metrics.ood_metrics` (fractions, not percentages).
         """
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if self.oe_task == "causal_lm" and f"{metric_key_prefix}_loss" in metrics:
+            metrics[f"{metric_key_prefix}_perplexity"] = math.exp(metrics[f"{metric_key_prefix}_loss"])
         if not self.ood_eval_datasets:
             return metrics
 
@@ -539,18 +617,44 @@ class OETrainer(Trainer):
             logits = restored
         return logits
 
+    def predict_sequence_scores(self, dataset: Any, description: str = "Prediction") -> dict[str, np.ndarray]:
+        """Score each sequence of `dataset` with a causal language model, without keeping its logits.
+
+        Position `t` predicts token `t + 1`; positions whose target label is -100 (padding) are skipped.
+        Returns, per score of `oe_nlp.scores.LM_SEQUENCE_SCORES`, a float32 array with one value per
+        sequence in the dataset's order: `"nll"` (mean negative log-likelihood per token, in nats; divide
+        by ln 2 for bits per token), `"uniform_ce"` and `"msp"`. Higher means more anomalous.
+
+        Each batch's `(B, L, V)` logits are reduced to `(B, 3)` scores before they are gathered, so memory
+        does not grow with the dataset.
+        """
+        previous = self.preprocess_logits_for_metrics
+        self.preprocess_logits_for_metrics = _stack_lm_sequence_scores
+        try:
+            dataloader = self.get_test_dataloader(dataset)
+            output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False)
+        finally:
+            self.preprocess_logits_for_metrics = previous
+        self.control = self.callback_handler.on_predict(self.args, self.state, self.control, output.metrics)
+        scores = np.asarray(output.predictions, dtype=np.float32)  # (N, len(LM_SEQUENCE_SCORES))
+        return {name: scores[:, index] for index, name in enumerate(LM_SEQUENCE_SCORES)}
+
+    def _anomaly_scores(self, dataset: Any, description: str) -> np.ndarray:
+        score = self.args.ood_score
+        if self.oe_task == "causal_lm":
+            return self.predict_sequence_scores(dataset, description)[score]
+        logits = self.predict_logits(dataset, description=description)
+        return np.asarray(anomaly_scores(logits, score, temperature=self.args.energy_temperature))
+
     def evaluate_ood(self, in_dataset: Any, metric_key_prefix: str = "eval") -> dict[str, float]:
         """Score `in_dataset` and every OOD set once and return the flat OOD metrics."""
-        score = self.args.ood_score
-        temperature = self.args.energy_temperature
-        in_scores = anomaly_scores(self.predict_logits(in_dataset), score, temperature=temperature)
+        in_scores = self._anomaly_scores(in_dataset, "In-distribution")
 
         results: dict[str, float] = {}
         per_set = []
         for name, dataset in self.ood_eval_datasets.items():
-            logits = self.predict_logits(dataset, description=f"OOD {name}")
-            ood_scores = anomaly_scores(logits, score, temperature=temperature)
-            values = ood_metrics(np.asarray(in_scores), np.asarray(ood_scores))
+            ood_scores = self._anomaly_scores(dataset, f"OOD {name}")
+            values = ood_metrics(in_scores, ood_scores)
             per_set.append(values)
             for metric, value in values.items():
                 results[f"{metric_key_prefix}_ood_{name}_{metric}"] = value
@@ -558,6 +662,31 @@ class OETrainer(Trainer):
         for metric in per_set[0]:
             results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
         return results
+
+
+def _stack_lm_sequence_scores(logits: Any, labels: torch.Tensor | None) -> torch.Tensor:
+    """Reduce a batch of language-model logits to its `(B, 3)` sequence scores (see `predict_sequence_scores`)."""
+    if labels is None:
+        raise ValueError(
+            "No labels reached the language model, so next tokens cannot be scored. Collate language-model "
+            "sets with `DataCollatorForLanguageModeling(tokenizer, mlm=False)`, which adds them."
+        )
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    scores = lm_sequence_scores(logits, labels)
+    return torch.stack([scores[name] for name in LM_SEQUENCE_SCORES], dim=-1)
+
+
+def _is_causal_lm(model: Any) -> bool:
+    """Return whether `model`'s class is a transformers causal LM or one registered with AutoModelForCausalLM."""
+    from transformers import AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    names: set[str] = set()
+    for value in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        names.update([value] if isinstance(value, str) else value)
+    registered = getattr(AutoModelForCausalLM._model_mapping, "_extra_content", {})
+    return type(model).__name__ in names or type(model) in set(registered.values())
 
 
 def _is_classification_head(model: Any) -> bool:
@@ -609,6 +738,32 @@ def _check_model_inputs(dataset: Any, role: str) -> None:
             f"{role} has no model inputs (columns: {columns}). Tokenize it first, with the training tokenizer, "
             "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
         )
+
+
+def _token_mask(batch: dict[str, torch.Tensor], pad_id: int | None) -> torch.Tensor:
+    """Return the attention mask of a token batch, or `input_ids != pad_id` when it has none."""
+    if "attention_mask" in batch:
+        return batch["attention_mask"]
+    return (batch["input_ids"] != pad_id).long()
+
+
+def _pop_lm_labels(inputs: dict[str, Any], pad_id: int | None) -> torch.Tensor:
+    """Take the next-token labels out of a language-model batch (unshifted, -100 = no target).
+
+    Without a label column the labels are the input ids, with padding (attention mask 0) set to -100.
+    """
+    labels = next((inputs.pop(name) for name in _LABEL_COLUMNS if name in inputs), None)
+    if labels is None:
+        labels = inputs["input_ids"].masked_fill(_token_mask(inputs, pad_id) == 0, -100)
+    if labels.dtype.is_floating_point:
+        raise TypeError(f"Language-model labels must be token ids, got dtype {labels.dtype}.")
+    if labels.shape != inputs["input_ids"].shape:
+        raise ValueError(
+            f"Language-model labels have shape {tuple(labels.shape)} but input_ids {tuple(inputs['input_ids'].shape)}."
+            " Labels are the unshifted input ids (the model predicts labels[:, t + 1] at position t); "
+            "`DataCollatorForLanguageModeling(tokenizer, mlm=False)` builds them."
+        )
+    return labels
 
 
 def _pop_labels(inputs: dict[str, Any]) -> torch.Tensor:
