@@ -260,6 +260,59 @@ def evaluate_ood_suite(
     return report
 
 
+def evaluate_lm_ood_suite(
+    trainer: Any,
+    in_dataset: Any,
+    ood_datasets: Mapping[str, Any],
+    name: str = "model",
+    scores: Sequence[str] = ("nll", "uniform_ce", "msp"),
+) -> OODReport:
+    """Evaluate a causal language model on an OOD suite of token windows.
+
+    Every window of the in-distribution test set and of each OOD set is scored (see
+    `OETrainer.predict_sequence_scores`), and each OOD set is compared with the whole test set once: the
+    OOD sets of language models are small, so there is nothing to resample, and every standard deviation
+    is 0.
+
+    Args:
+        trainer: An `OETrainer` holding a causal language model.
+        in_dataset: In-distribution test windows (`input_ids`, collated with labels).
+        ood_datasets: OOD windows by name.
+        name: Label of the model in tables.
+        scores: Sequence scores to evaluate, from `oe_nlp.scores.LM_SEQUENCE_SCORES`.
+
+    Returns:
+        An `OODReport` with per-set and mean metrics for every score.
+    """
+    if not ood_datasets:
+        raise ValueError("`ood_datasets` is empty. Pass at least one OOD set, e.g. from `load_lm_ood_suite`.")
+
+    in_scores = trainer.predict_sequence_scores(in_dataset, description="In-distribution test")
+    ood_scores = {
+        ood_name: trainer.predict_sequence_scores(dataset, description=f"OOD {ood_name}")
+        for ood_name, dataset in ood_datasets.items()
+    }
+
+    report = OODReport(name=name, metrics={})
+    for score in scores:
+        in_values = in_scores[score].astype(np.float64)
+        raw = {ood_name: values[score].astype(np.float64) for ood_name, values in ood_scores.items()}
+        per_set = {
+            ood_name: resampled_metrics(in_values, values, [np.arange(len(values))])
+            for ood_name, values in raw.items()
+        }
+        report.metrics[score] = {**per_set, "mean": suite_mean(per_set)}
+        report.in_scores[score], report.ood_scores[score] = in_values, raw
+
+    report.config = {
+        "num_resamples": 1,
+        "num_in": len(in_scores[scores[0]]),
+        "ood_set_sizes": {ood_name: len(dataset) for ood_name, dataset in ood_datasets.items()},
+        "in_mean_nll": float(np.mean(in_scores["nll"])),
+    }
+    return report
+
+
 def _accuracy(logits: np.ndarray, dataset: Any) -> float | None:
     """Return the accuracy over the labelled rows of `dataset`, or None when it has no labelled row.
 

@@ -736,7 +736,8 @@ def _check_model_inputs(dataset: Any, role: str) -> None:
     if columns is not None and "input_ids" not in columns and "pixel_values" not in columns:
         raise ValueError(
             f"{role} has no model inputs (columns: {columns}). Tokenize it first, with the training tokenizer, "
-            "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`."
+            "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`. "
+            "Image datasets need a `pixel_values` column (see `oe_nlp.data.images.images_to_dataset`)."
         )
 
 

@@ -180,6 +180,7 @@ def test_registry_names_and_labels() -> None:
         "trec",
         "trec_coarse",
         "wikitext2",
+        "ptb",
         *OOD_SUITES["sst2"],
     }
     assert get_dataset_spec("sst2").label_names == ("negative", "positive")

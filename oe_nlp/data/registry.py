@@ -275,6 +275,38 @@ def _outlier_specs() -> list[DatasetSpec]:
     ]
 
 
+def _language_model_specs() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(
+            name="ptb",
+            # ptb-text-only/ptb_text_only is the Hub's own copy of Mikolov's PTB text, but its main
+            # branch contains a loading script. Its Parquet export branch stores the files under
+            # penn_treebank/{train,validation,test}/, hence hub_data_dir.
+            # NOTE: this is a branch name, not a pinned commit sha, because no full sha of the branch
+            # could be checked, and loading it is untested (the tests run offline).
+            hub_id="ptb-text-only/ptb_text_only",
+            hub_config=None,
+            hub_revision="refs/convert/parquet",
+            splits={"train": "train", "validation": "validation", "test": "test"},
+            text_column="sentence",
+            label_column=None,
+            label_names=None,
+            local_files={
+                "train": ("ptb/ptb.train.txt",),
+                "validation": ("ptb/ptb.valid.txt",),
+                "test": ("ptb/ptb.test.txt",),
+            },
+            description=(
+                "Penn Treebank, Mikolov's word-level language-modelling version: lower-cased, numbers "
+                "as N, 10,000 words including <unk> and <eos>, 42,068 / 3,370 / 3,761 sentences. "
+                "Read with oe_nlp.data.lm, not normalize_text."
+            ),
+            local_reader=readers.read_plain_lines,
+            hub_data_dir="penn_treebank",
+        ),
+    ]
+
+
 def _ewt_spec(genre: str) -> DatasetSpec:
     return DatasetSpec(
         name=f"ewt_{genre}",
@@ -388,6 +420,7 @@ REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in _sentiment_specs() + _newsgroups_specs() + _trec_specs() + _outlier_specs() + _ood_specs()
 }
+REGISTRY.update({spec.name: spec for spec in _language_model_specs()})
 
 # Hendrycks et al. (2019) evaluated SST, 20 Newsgroups and TREC on the same ten OOD sets
 # (eval_OOD_sst.py, eval_OOD_20ng.py and eval_OOD_trec.py in hendrycks/outlier-exposure).

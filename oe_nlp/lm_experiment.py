@@ -1,0 +1,368 @@
+"""The language-model experiment of Hendrycks et al. (2019): PTB language models with and without OE.
+
+A language model is trained on Penn Treebank windows, then a copy is fine-tuned with Outlier Exposure on
+WikiText-2 windows mapped to PTB's vocabulary. Both are scored on the five English Web Treebank genres by
+the mean negative log-likelihood per token (bits per word or character), the mean uniform cross-entropy
+and the mean maximum softmax probability, and their perplexities are compared. `recipes/ptb_lm_oe.py`
+runs this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    DataCollatorForLanguageModeling,
+    HfArgumentParser,
+    PreTrainedModel,
+    set_seed,
+)
+from transformers.utils import logging
+
+from .data.lm import DEFAULT_SEQ_LEN, LEVELS, load_lm_datasets, load_lm_ood_suite, load_lm_outlier_dataset
+from .evaluation import OODReport, comparison_markdown, evaluate_lm_ood_suite, write_text_atomic
+from .models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
+from .scores import LM_SEQUENCE_SCORES
+from .trainer import OETrainer, OETrainingArguments
+
+logger = logging.get_logger(__name__)
+
+_PAPER = 'Hendrycks, Mazeika and Dietterich, "Deep Anomaly Detection with Outlier Exposure", ICLR 2019'
+
+# Table 6 of Hendrycks et al.: mean over the five EWT genres, anomaly score = bits per word/character.
+PUBLISHED_TABLE6: dict[str, dict[str, dict[str, float]]] = {
+    "word": {
+        "BPW baseline": {"fpr90": 48.5, "auroc": 81.2, "aupr_out": 44.0},
+        "+OE": {"fpr90": 0.98, "auroc": 99.2, "aupr_out": 97.8},
+    },
+    "char": {
+        "BPC baseline": {"fpr90": 99.0, "auroc": 77.5, "aupr_out": 76.0},
+        "+OE": {"fpr90": 89.4, "auroc": 86.3, "aupr_out": 86.7},
+    },
+}
+PUBLISHED_SOURCE = _PAPER + ", Table 6 (PTB language models, mean over five EWT genres)"
+
+
+@dataclass
+class LMDataArguments:
+    """Data sources and the cutting of text into windows."""
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder in the layout of shared/data (ptb/, wikitext-2/, english_web_treebank/). "
+                  "Defaults to $OE_NLP_DATA_DIR, else the Hugging Face Hub."},
+    )  # fmt: skip
+    level: str = field(default="word", metadata={"help": f"Token level, one of {list(LEVELS)}."})
+    seq_len: int | None = field(
+        default=None,
+        metadata={"help": f"Next-token predictions per window; defaults to {DEFAULT_SEQ_LEN}."},
+    )
+    max_train_windows: int | None = field(
+        default=None, metadata={"help": "Keep only the first N PTB training windows (quick runs)."}
+    )
+    max_outlier_windows: int | None = field(
+        default=None, metadata={"help": "Keep only the first N WikiText-2 outlier windows."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"Unknown `level`={self.level!r}. Choose one of {list(LEVELS)}.")
+
+
+@dataclass
+class LMModelArguments:
+    """The language model: the LSTM of this library, or any causal LM by name or path."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A causal LM for AutoModelForCausalLM whose vocabulary is the PTB tokenizer's. "
+                  "Without it an LSTM language model is built from the sizes below."},
+    )  # fmt: skip
+    embedding_size: int = field(default=256, metadata={"help": "LSTM: embedding size."})
+    hidden_size: int = field(default=256, metadata={"help": "LSTM: hidden size."})
+    num_layers: int = field(default=1, metadata={"help": "LSTM: layers."})
+    dropout: float = field(default=0.3, metadata={"help": "LSTM: dropout on embeddings and outputs."})
+    tie_word_embeddings: bool = field(
+        default=True, metadata={"help": "LSTM: tie input and output embeddings."}
+    )
+
+
+@dataclass
+class LMExperimentArguments:
+    """Settings of the OE fine-tuning stage and of the evaluation."""
+
+    oe_num_train_epochs: float = field(default=0.5, metadata={"help": "Epochs of OE fine-tuning."})
+    oe_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of OE fine-tuning; defaults to --learning_rate / 2."}
+    )
+    eval_scores: str = field(
+        default=",".join(LM_SEQUENCE_SCORES),
+        metadata={"help": f"Comma-separated sequence scores to evaluate, from {list(LM_SEQUENCE_SCORES)}."},
+    )
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.score_names if name not in LM_SEQUENCE_SCORES]
+        if unknown:
+            raise ValueError(
+                f"Unknown score(s) {unknown} in `eval_scores`. Choose from {list(LM_SEQUENCE_SCORES)}."
+            )
+        if self.oe_num_train_epochs <= 0:
+            raise ValueError(f"`oe_num_train_epochs` must be > 0, got {self.oe_num_train_epochs}.")
+
+    @property
+    def score_names(self) -> list[str]:
+        """Score names parsed from `eval_scores`."""
+        return [name.strip() for name in self.eval_scores.split(",") if name.strip()]
+
+
+# A CPU-sized LSTM: Adam at 2e-3 with cosine decay, batches of 64 windows, gradients clipped at 0.25 as
+# AWD-LSTM does. Word level trains 2 epochs; character level, with 6x more windows, 1. OE fine-tunes for
+# half an epoch. These fit 2 CPU cores; a GPU affords more epochs and a larger model.
+LM_TRAINING_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 2e-3,
+    "per_device_train_batch_size": 64,
+    "per_device_eval_batch_size": 64,
+    "num_train_epochs": 2.0,
+    "lr_scheduler_type": "cosine",
+    "weight_decay": 0.0,
+    "max_grad_norm": 0.25,
+    "optim": "adamw_torch",
+    "save_strategy": "no",
+    "eval_strategy": "no",
+    "report_to": "none",
+    "dataloader_pin_memory": torch.cuda.is_available(),
+    "logging_steps": 20,
+    "seed": 1,
+    "ood_score": "nll",
+}
+LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "word": {},
+    "char": {"num_train_epochs": 1.0, "embedding_size": 64},
+}
+
+
+def parse_lm_arguments(
+    argv: list[str] | None = None,
+) -> tuple[LMDataArguments, LMModelArguments, OETrainingArguments, LMExperimentArguments]:
+    """Parse the recipe's command line with the defaults of its token level (`--level`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    pre_parser = argparse.ArgumentParser(add_help=False)
+    pre_parser.add_argument("--level", default="word")
+    level = pre_parser.parse_known_args(argv)[0].level
+
+    parser = HfArgumentParser(
+        (LMDataArguments, LMModelArguments, LMExperimentArguments, OETrainingArguments),
+        description="Train a Penn Treebank language model, fine-tune a copy with Outlier Exposure on WikiText-2, "
+        "and compare how well each flags English Web Treebank text. Data, model and evaluation settings come "
+        "first, then the Trainer settings, then the Outlier Exposure settings.",
+    )
+    parser.set_defaults(**{**LM_TRAINING_DEFAULTS, **LEVEL_DEFAULTS.get(level, {})})
+    data_args, model_args, experiment_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    return data_args, model_args, training_args, experiment_args
+
+
+def prepare_lm_data(data_args: LMDataArguments) -> dict[str, Any]:
+    """Load PTB windows, the WikiText-2 outlier windows and the EWT OOD windows with one tokenizer."""
+    splits, tokenizer = load_lm_datasets(data_args.data_dir, data_args.level, data_args.seq_len)
+    if data_args.max_train_windows is not None:
+        splits["train"] = splits["train"].select(
+            range(min(data_args.max_train_windows, len(splits["train"])))
+        )
+    outliers = load_lm_outlier_dataset(
+        tokenizer, data_args.data_dir, data_args.level, data_args.seq_len, data_args.max_outlier_windows
+    )
+    ood = load_lm_ood_suite(tokenizer, data_args.data_dir, data_args.level, data_args.seq_len)
+    return {"splits": splits, "tokenizer": tokenizer, "outliers": outliers, "ood": ood}
+
+
+def build_lm(model_args: LMModelArguments, tokenizer: Any) -> PreTrainedModel:
+    """Build the LSTM language model for `tokenizer`'s vocabulary, or load `model_name_or_path`."""
+    if model_args.model_name_or_path is not None:
+        model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path)
+        if model.config.vocab_size < len(tokenizer):
+            raise ValueError(
+                f"{model_args.model_name_or_path} has {model.config.vocab_size} token embeddings but the PTB "
+                f"tokenizer has {len(tokenizer)} tokens. Build the model with `vocab_size={len(tokenizer)}`."
+            )
+        return model
+
+    config = LSTMLMConfig(
+        vocab_size=len(tokenizer),
+        embedding_size=model_args.embedding_size,
+        hidden_size=model_args.hidden_size,
+        num_layers=model_args.num_layers,
+        dropout=model_args.dropout,
+        tie_word_embeddings=model_args.tie_word_embeddings,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return LSTMForCausalLM(config)
+
+
+def train_lm_stage(
+    model: PreTrainedModel, args: OETrainingArguments, data: dict[str, Any], outliers: Any = None
+) -> tuple[OETrainer, float]:
+    """Train `model` (with Outlier Exposure when `outliers` is given), save it and return the trainer."""
+    set_seed(args.seed)
+    trainer = OETrainer(
+        model=model,
+        args=args,
+        train_dataset=data["splits"]["train"],
+        eval_dataset=data["splits"]["validation"],
+        processing_class=data["tokenizer"],
+        data_collator=DataCollatorForLanguageModeling(data["tokenizer"], mlm=False),
+        outlier_dataset=outliers,
+    )
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.save_model(args.output_dir)
+    return trainer, seconds
+
+
+def evaluate_lm_stage(
+    trainer: OETrainer,
+    name: str,
+    data: dict[str, Any],
+    experiment_args: LMExperimentArguments,
+    output_dir: Path,
+) -> OODReport:
+    """Measure perplexity on PTB validation and test, score the OOD suite, and write the results."""
+    perplexity = {}
+    for split in ("validation", "test"):
+        metrics = trainer.evaluate(eval_dataset=data["splits"][split], metric_key_prefix=split)
+        perplexity[split] = metrics[f"{split}_perplexity"]
+
+    report = evaluate_lm_ood_suite(
+        trainer, data["splits"]["test"], data["ood"], name=name, scores=experiment_args.score_names
+    )
+    report.config["perplexity"] = perplexity
+    if trainer.is_world_process_zero():
+        report.save_json(output_dir / "results.json")
+        tables = [f"## {score}\n\n{report.to_markdown(score)}" for score in experiment_args.score_names]
+        header = f"# {name}\n\nPerplexity: validation {perplexity['validation']:.2f}, test {perplexity['test']:.2f}\n\n"
+        write_text_atomic(output_dir / "results.md", header + "\n".join(tables))
+        for score in experiment_args.score_names:
+            report.save_plots(output_dir / "plots", score)
+    return report
+
+
+def run_lm_experiment(
+    data_args: LMDataArguments,
+    model_args: LMModelArguments,
+    training_args: OETrainingArguments,
+    experiment_args: LMExperimentArguments,
+) -> dict[str, OODReport]:
+    """Train a PTB language model, fine-tune a copy with OE, evaluate both and write the comparison.
+
+    Files written under `training_args.output_dir`: `baseline/` and `oe/` (model, tokenizer,
+    `results.json`, `results.md`, `plots/`), and `results.md` / `results.json` comparing the two.
+    """
+    output_dir = Path(training_args.output_dir)
+    data = prepare_lm_data(data_args)
+    unit = "BPW" if data_args.level == "word" else "BPC"
+
+    # ---- Baseline: the language model alone ----
+    baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
+    set_seed(baseline_args.seed)
+    model = build_lm(model_args, data["tokenizer"])
+    baseline_trainer, baseline_seconds = train_lm_stage(model, baseline_args, data)
+    baseline = evaluate_lm_stage(
+        baseline_trainer, f"{unit} baseline", data, experiment_args, output_dir / "baseline"
+    )
+
+    # ---- Outlier Exposure: fine-tune a copy of the baseline ----
+    oe_args = dataclasses.replace(
+        training_args,
+        output_dir=str(output_dir / "oe"),
+        num_train_epochs=experiment_args.oe_num_train_epochs,
+        learning_rate=experiment_args.oe_learning_rate or training_args.learning_rate / 2,
+    )
+    oe_model = AutoModelForCausalLM.from_pretrained(baseline_args.output_dir)
+    oe_trainer, oe_seconds = train_lm_stage(oe_model, oe_args, data, outliers=data["outliers"])
+    oe_report = evaluate_lm_stage(oe_trainer, "+OE", data, experiment_args, output_dir / "oe")
+
+    reports = {"baseline": baseline, "oe": oe_report}
+    if oe_trainer.is_world_process_zero():
+        timings = {
+            "baseline_train_seconds": round(baseline_seconds, 1),
+            "oe_train_seconds": round(oe_seconds, 1),
+        }
+        write_lm_comparison(output_dir, reports, data_args, experiment_args.score_names, timings)
+    return reports
+
+
+def lm_comparison_markdown(reports: Mapping[str, OODReport], level: str, scores: list[str]) -> str:
+    """Format the baseline and OE means side by side per score, with perplexities and Table 6 rows."""
+    lines = ["| Model | Validation perplexity | Test perplexity |", "|---|---|---|"]
+    for report in reports.values():
+        perplexity = report.config["perplexity"]
+        lines.append(f"| {report.name} | {perplexity['validation']:.2f} | {perplexity['test']:.2f} |")
+    sections = ["\n".join(lines) + "\n"]
+
+    for score in scores:
+        reference = PUBLISHED_TABLE6[level] if score == "nll" else None
+        table = comparison_markdown(list(reports.values()), score, reference, reference_label="published")
+        title = {"nll": "bits per token", "uniform_ce": "uniform cross-entropy", "msp": "maximum softmax"}[
+            score
+        ]
+        sections.append(f"Mean over the five EWT genres, score `{score}` ({title}), percent:\n\n{table}")
+    return "\n".join(sections)
+
+
+def write_lm_comparison(
+    output_dir: Path,
+    reports: Mapping[str, OODReport],
+    data_args: LMDataArguments,
+    scores: list[str],
+    timings: Mapping[str, float],
+) -> None:
+    """Write the side-by-side table (`results.md`) and all numbers (`results.json`) of an LM experiment."""
+    body = lm_comparison_markdown(reports, data_args.level, scores)
+    text = f"# PTB {data_args.level}-level language model: baseline vs Outlier Exposure\n\n{body}\n"
+    write_text_atomic(output_dir / "results.md", text + f"Published rows: {PUBLISHED_SOURCE}.\n")
+
+    perplexities = [report.config["perplexity"]["test"] for report in reports.values()]
+    summary = {
+        "task": f"ptb_{data_args.level}",
+        "data": dataclasses.asdict(data_args),
+        "timings": dict(timings),
+        "test_perplexity_change": perplexities[-1] / perplexities[0] - 1,
+        "reports": {key: report.to_dict() for key, report in reports.items()},
+    }
+    write_text_atomic(output_dir / "results.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+def lm_recipe_main(argv: list[str] | None = None) -> dict[str, OODReport]:
+    """Run the PTB recipe: parse the command line, run the experiment and print the comparison."""
+    data_args, model_args, training_args, experiment_args = parse_lm_arguments(argv)
+    reports = run_lm_experiment(data_args, model_args, training_args, experiment_args)
+    if training_args.process_index == 0:
+        print(Path(training_args.output_dir, "results.md").read_text(encoding="utf-8"))
+        nll = {key: report.config["in_mean_nll"] for key, report in reports.items()}
+        logger.info(
+            "Mean test NLL per token: %s (bits: %s)", nll, {k: v / math.log(2) for k, v in nll.items()}
+        )
+    return reports
+
+
+__all__ = [
+    "LM_TRAINING_DEFAULTS",
+    "PUBLISHED_TABLE6",
+    "LMDataArguments",
+    "LMExperimentArguments",
+    "LMModelArguments",
+    "lm_recipe_main",
+    "run_lm_experiment",
+]

@@ -1,0 +1,84 @@
+"""The PTB language-model recipe end to end on committed fixtures, checked against independent recomputation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from oe_nlp.data.lm import load_lm_datasets, load_lm_ood_suite
+from oe_nlp.lm_experiment import LMDataArguments, LMExperimentArguments, parse_lm_arguments
+
+from .conftest import FIXTURE_DATA
+from .test_experiment import load_recipe
+
+
+@pytest.fixture(scope="module")
+def ptb_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("ptb")
+    recipe = load_recipe("ptb_lm_oe")
+    arguments = ["--data_dir", str(FIXTURE_DATA), "--output_dir", str(output_dir), "--num_train_epochs", "1"]
+    arguments += ["--max_outlier_windows", "40", "--embedding_size", "16", "--hidden_size", "16"]
+    arguments += ["--per_device_train_batch_size", "16", "--disable_tqdm", "true"]
+    return output_dir, recipe.main(arguments)
+
+
+def float64_window_nll(model, dataset) -> tuple[np.ndarray, float]:
+    """Mean NLL per window and the token-weighted mean over all windows, from float64 log-softmax."""
+    per_window, total, count = [], 0.0, 0
+    model.eval()
+    for ids in dataset["input_ids"]:
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0].double()
+        log_probs = torch.log_softmax(logits[:-1], dim=-1)
+        nll = -log_probs.gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1)
+        per_window.append(float(nll.mean()))
+        total, count = total + float(nll.sum()), count + len(ids) - 1
+    return np.array(per_window), total / count
+
+
+def test_recipe_reports_perplexity_and_auroc_of_its_saved_models(ptb_run):
+    output_dir, _ = ptb_run
+    summary = json.loads((output_dir / "results.json").read_text())
+    assert set(summary["reports"]) == {"baseline", "oe"}
+
+    for key in ("baseline", "oe"):
+        model = AutoModelForCausalLM.from_pretrained(output_dir / key)
+        tokenizer = AutoTokenizer.from_pretrained(output_dir / key)
+        splits, _ = load_lm_datasets(FIXTURE_DATA, "word", tokenizer=tokenizer)
+        ood = load_lm_ood_suite(tokenizer, FIXTURE_DATA, "word")
+
+        in_nll, token_mean = float64_window_nll(model, splits["test"])
+        reported = summary["reports"][key]["config"]["perplexity"]["test"]
+        # Trainer averages per-batch means; with one eval batch that is the token-weighted mean.
+        assert len(splits["test"]) <= 64
+        assert reported == pytest.approx(math.exp(token_mean), rel=1e-4)
+
+        ood_nll, _ = float64_window_nll(model, ood["ewt_email"])
+        expected = roc_auc_score([0] * len(in_nll) + [1] * len(ood_nll), np.concatenate([in_nll, ood_nll]))
+        metrics = summary["reports"][key]["metrics"]["nll"]["ewt_email"]
+        assert metrics["auroc"]["mean"] == pytest.approx(expected, abs=1e-9)
+        assert metrics["auroc"]["std"] == 0.0
+
+
+def test_recipe_writes_the_comparison_with_published_rows(ptb_run):
+    output_dir, _ = ptb_run
+    text = (output_dir / "results.md").read_text()
+    assert "| BPW baseline (published) | 48.5 | - | 81.2 | 44.0 | - |" in text
+    assert "Test perplexity" in text
+
+
+def test_level_defaults_and_argument_errors():
+    data_args, model_args, training_args, _ = parse_lm_arguments(["--level", "char", "--output_dir", "x"])
+    assert (data_args.level, training_args.num_train_epochs, model_args.embedding_size) == ("char", 1.0, 64)
+    assert training_args.ood_score == "nll"
+
+    with pytest.raises(ValueError, match="Unknown `level`='bytes'"):
+        LMDataArguments(level="bytes")
+    with pytest.raises(ValueError, match=r"Unknown score\(s\) \['energy'\]"):
+        LMExperimentArguments(eval_scores="nll,energy")
