@@ -169,14 +169,19 @@ class LSTMForCausalLM(PreTrainedModel):
         self.decoder = new_embeddings
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Initialize a module with the PyTorch default scheme of its type.
+        """Initialize a module: embedding and decoder weights uniform in [-0.1, 0.1], decoder bias 0.
 
-        This replaces the transformers default (normal(0, 0.02) embeddings and linear weights),
-        as in the recurrent classifier. `from_pretrained` calls it only for modules whose weights
-        are missing from a checkpoint.
+        This is the usual scheme of LSTM language models since Zaremba et al. (2014). PyTorch's default
+        normal(0, 1) embedding, tied to the decoder, starts with logits so large that the first loss is
+        above log(V). The LSTM keeps the PyTorch default. `from_pretrained` calls this only for modules
+        whose weights are missing from a checkpoint.
         """
-        if isinstance(module, (nn.Embedding, nn.LSTM, nn.Linear)):
+        if isinstance(module, nn.LSTM):
             module.reset_parameters()
+        elif isinstance(module, (nn.Embedding, nn.Linear)):
+            nn.init.uniform_(module.weight, -0.1, 0.1)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
 
     def forward(
         self,
