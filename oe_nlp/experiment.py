@@ -37,6 +37,13 @@ from .data import (
     resolve_data_dir,
 )
 from .evaluation import OODReport, comparison_markdown, evaluate_ood_suite, write_text_atomic
+from .hub import (
+    DETECTOR_CONFIG_KEY,
+    EVALUATION_CONFIG_KEY,
+    HubPushError,
+    detector_settings,
+    experiment_provenance,
+)
 from .models import RecurrentClassifierConfig, RecurrentForSequenceClassification, build_word_tokenizer
 from .scores import SCORES
 from .trainer import OETrainer, OETrainingArguments
@@ -279,7 +286,11 @@ def parse_recipe_arguments(
 def recipe_main(task: str, argv: list[str] | None = None) -> dict[str, OODReport]:
     """Run a task's recipe: parse the command line, run the experiment and print the comparison."""
     data_args, model_args, training_args, experiment_args = parse_recipe_arguments(task, argv)
-    reports = run_experiment(data_args, model_args, training_args, experiment_args)
+    try:
+        reports = run_experiment(data_args, model_args, training_args, experiment_args)
+    except HubPushError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from error
     if training_args.process_index == 0:
         print(Path(training_args.output_dir, "results.md").read_text(encoding="utf-8"))
     return reports
@@ -311,6 +322,9 @@ def load_task_data(data_args: DataArguments) -> dict[str, Any]:
     splits["test"] = load_text_dataset(name, task.test_split, **load)
     outliers = load_outlier_dataset(data_args.outlier_corpus, **other_load)
     ood_sets = load_ood_suite(task.ood_suite, **other_load)
+    provenance = experiment_provenance(
+        name, task.test_split, ood_sets, data_args.outlier_corpus, data_args.data_dir
+    )
 
     logger.info(
         "Loaded %s: %s; %d outliers; OOD sets %s.",
@@ -319,7 +333,7 @@ def load_task_data(data_args: DataArguments) -> dict[str, Any]:
         len(outliers),
         {name: len(dataset) for name, dataset in ood_sets.items()},
     )
-    return {"splits": splits, "outliers": outliers, "ood": ood_sets}
+    return {"splits": splits, "outliers": outliers, "ood": ood_sets, "provenance": provenance}
 
 
 def build_tokenizer(model_args: ModelArguments, train_texts: list[str]) -> Any:
@@ -342,6 +356,7 @@ def prepare_data(data_args: DataArguments, model_args: ModelArguments) -> dict[s
         "outliers": tokenize(text["outliers"], tokenizer, max_length),
         "ood": {name: tokenize(dataset, tokenizer, max_length) for name, dataset in text["ood"].items()},
         "label_names": text["splits"]["train"].features["label"].names,
+        "provenance": text["provenance"],
     }
 
 
@@ -382,9 +397,16 @@ def build_model(model_args: ModelArguments, tokenizer: Any, label_names: list[st
 
 
 def train_stage(
-    model: Any, args: OETrainingArguments, data: dict[str, Any], outliers: Any = None
+    model: Any,
+    args: OETrainingArguments,
+    data: dict[str, Any],
+    outliers: Any = None,
+    outlier_name: str | None = None,
 ) -> tuple[OETrainer, float]:
-    """Train `model` (with Outlier Exposure when `outliers` is given), save it, and return the trainer."""
+    """Train `model` (with Outlier Exposure when `outliers` is given), save it, and return the trainer.
+
+    The OE settings, with `outlier_name` as the outlier corpus, go into the saved config.json.
+    """
     set_seed(args.seed)
     trainer = OETrainer(
         model=model,
@@ -394,6 +416,7 @@ def train_stage(
         processing_class=data["tokenizer"],
         outlier_dataset=outliers,
     )
+    trainer.record_outlier_exposure(outlier_name)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -420,6 +443,8 @@ def evaluate_stage(
         seed=trainer.args.seed,
         temperature=trainer.args.energy_temperature,
     )
+    if data.get("provenance"):
+        report.config["data"] = data["provenance"]
     if trainer.is_world_process_zero():
         report.save_json(output_dir / "results.json")
         tables = [f"## {score}\n\n{report.to_markdown(score)}" for score in experiment_args.score_names]
@@ -442,24 +467,44 @@ def run_experiment(
     """
     output_dir = Path(training_args.output_dir)
     task = TASKS[data_args.task]
+    if training_args.push_to_hub and not training_args.hub_model_id:
+        raise ValueError(
+            "--push_to_hub needs --hub_model_id, the Hub repository of the OE model, e.g. "
+            f"--hub_model_id your-name/{data_args.task}-oe."
+        )
     data = prepare_data(data_args, model_args)
 
+    # Models are pushed once, after evaluation, so that the card carries the OOD results.
+    stage_args = dataclasses.replace(training_args, push_to_hub=False)
+
     # ---- Baseline: the task alone ----
-    baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
+    baseline_args = dataclasses.replace(stage_args, output_dir=str(output_dir / "baseline"))
     set_seed(baseline_args.seed)
     model = build_model(model_args, data["tokenizer"], data["label_names"])
+    record_detector_settings(model, data_args, training_args, experiment_args)
     baseline_trainer, baseline_seconds = train_stage(model, baseline_args, data)
+    # The baseline never saw the outlier corpus, so its results do not list it.
+    baseline_provenance = {key: value for key, value in data["provenance"].items() if key != "outlier"}
     baseline = evaluate_stage(
-        baseline_trainer, "MSP baseline", data, experiment_args, output_dir / "baseline"
+        baseline_trainer,
+        "MSP baseline",
+        {**data, "provenance": baseline_provenance},
+        experiment_args,
+        output_dir / "baseline",
     )
+    baseline_trainer.create_model_card(model_name=f"{data_args.task} MSP baseline", ood_report=baseline)
 
     # ---- Outlier Exposure: fine-tune a copy of the baseline ----
     oe_args = dataclasses.replace(
-        training_args, output_dir=str(output_dir / "oe"), num_train_epochs=experiment_args.oe_num_train_epochs
+        stage_args, output_dir=str(output_dir / "oe"), num_train_epochs=experiment_args.oe_num_train_epochs
     )
     oe_model = AutoModelForSequenceClassification.from_pretrained(baseline_args.output_dir)
-    oe_trainer, oe_seconds = train_stage(oe_model, oe_args, data, outliers=data["outliers"])
+    oe_trainer, oe_seconds = train_stage(
+        oe_model, oe_args, data, outliers=data["outliers"], outlier_name=data_args.outlier_corpus
+    )
     oe_report = evaluate_stage(oe_trainer, "+OE", data, experiment_args, output_dir / "oe")
+    oe_name = training_args.hub_model_id or f"{data_args.task} + Outlier Exposure"
+    oe_trainer.create_model_card(model_name=oe_name, ood_report=oe_report, baseline_report=baseline)
 
     reports = {"baseline": baseline, "oe": oe_report}
     if oe_trainer.is_world_process_zero():
@@ -468,7 +513,51 @@ def run_experiment(
             "oe_train_seconds": round(oe_seconds, 1),
         }
         write_comparison(output_dir, reports, task, experiment_args.score_names, data_args, timings)
+
+    if training_args.push_to_hub:
+        oe_trainer.push_to_hub(
+            commit_message="Upload OE model, model card and OOD results",
+            model_name=oe_name,
+            ood_report=oe_report,
+            baseline_report=baseline,
+        )
     return reports
+
+
+def record_detector_settings(
+    model: PreTrainedModel,
+    data_args: DataArguments,
+    training_args: OETrainingArguments,
+    experiment_args: ExperimentArguments,
+) -> None:
+    """Store the detector settings and the OOD evaluation protocol in the model config.
+
+    `oe_nlp.detector.OODDetector` reads the first (score, text preprocessing), and `oe-nlp evaluate`
+    reads the second to repeat the recipe's evaluation.
+    """
+    score = experiment_args.score_names[0]
+    temperature = training_args.energy_temperature if score == "energy" else 1.0
+    setattr(
+        model.config,
+        DETECTOR_CONFIG_KEY,
+        detector_settings(score, temperature, data_args.lowercase, data_args.max_length),
+    )
+    setattr(
+        model.config,
+        EVALUATION_CONFIG_KEY,
+        {
+            "task": data_args.task,
+            "dataset": data_args.in_dataset,
+            "ood_suite": TASKS[data_args.task].ood_suite,
+            "scores": experiment_args.score_names,
+            "num_resamples": experiment_args.num_resamples,
+            "ood_to_in_ratio": experiment_args.ood_to_in_ratio,
+            "seed": training_args.seed,
+            "energy_temperature": training_args.energy_temperature,
+            "batch_size": training_args.per_device_eval_batch_size,
+            "casing_cue": data_args.casing_cue,
+        },
+    )
 
 
 def write_comparison(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -194,8 +195,7 @@ def causal_lm_oe_losses(
             f"the logits' rows and length {tuple(logits.shape[:2])}: B_in + B_out rows of length L."
         )
     keep_out = _mask_to_bool(out_mask, logits[num_in:])[:, 1:]
-    targets = in_labels[:, 1:]
-    keep_in = targets != -100
+    keep_in = in_labels[:, 1:] != -100
     if not bool(keep_in.any()) or not bool(keep_out.any()):
         raise ValueError(
             "A language-model batch has no next-token prediction to score in its "
@@ -203,15 +203,61 @@ def causal_lm_oe_losses(
             "least two real tokens."
         )
 
-    lse = chunked_logsumexp(logits, chunk_rows)[:, :-1]  # (B, L - 1)
+    # Per-position weights of each term: 1 / count at the scored positions, 0 elsewhere (the last position
+    # predicts nothing). Position t of an in-distribution row is scored against in_labels[:, t + 1].
+    num_rows, length, _ = logits.shape
+    in_weight = torch.zeros(num_rows, length, device=logits.device)
+    out_weight = torch.zeros(num_rows, length, device=logits.device)
+    in_weight[:num_in, :-1] = keep_in / keep_in.sum()
+    out_weight[num_in:, :-1] = keep_out / keep_out.sum()
+    targets = torch.zeros(num_rows, length, dtype=torch.long, device=logits.device)
+    targets[:num_in, :-1] = in_labels[:, 1:].clamp_min(0)
+    return _CausalLMOELoss.apply(logits, in_weight, out_weight, targets, chunk_rows)
 
-    in_logits = logits[:num_in, :-1]
-    target_logits = in_logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1).float()
-    loss_in = (lse[:num_in] - target_logits)[keep_in].mean()
 
-    mean_logits = logits[num_in:, :-1].mean(dim=-1, dtype=torch.float32)
-    loss_oe = (lse[num_in:] - mean_logits)[keep_out].mean()
-    return loss_in, loss_oe
+class _CausalLMOELoss(torch.autograd.Function):
+    """Both language-model loss terms with a hand-written backward pass that fills the gradient in blocks.
+
+    Autograd through `logsumexp`, `gather` and `mean` keeps a full-size gradient per term before summing
+    them, and `log_softmax` keeps a full-size output. Here the backward pass writes
+    `softmax(z) * (w_in + w_out) - w_in * onehot(target) - w_out / V` into one gradient tensor, a block of
+    rows at a time, so the only full-size tensor is the gradient itself.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, logits: Tensor, in_weight: Tensor, out_weight: Tensor, targets: Tensor, chunk_rows: int
+    ) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            lse = chunked_logsumexp(logits, chunk_rows)  # (B, L)
+            target_logits = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
+            mean_logits = logits.mean(dim=-1, dtype=torch.float32)
+            loss_in = (in_weight * (lse - target_logits)).sum()
+            loss_oe = (out_weight * (lse - mean_logits)).sum()
+        ctx.save_for_backward(logits, lse, in_weight, out_weight, targets)
+        ctx.chunk_rows = chunk_rows
+        return loss_in, loss_oe
+
+    @staticmethod
+    def backward(ctx: Any, grad_in: Tensor, grad_oe: Tensor) -> tuple[Tensor | None, ...]:
+        logits, lse, in_weight, out_weight, targets = ctx.saved_tensors
+        vocab_size = logits.shape[-1]
+        in_weight = (in_weight * grad_in).flatten()
+        out_weight = (out_weight * grad_oe).flatten()
+        weight = in_weight + out_weight
+        lse, targets = lse.flatten(), targets.flatten()
+
+        rows = logits.reshape(-1, vocab_size)
+        grad = torch.empty_like(rows)
+        for start in range(0, rows.shape[0], ctx.chunk_rows):
+            block = slice(start, start + ctx.chunk_rows)
+            probabilities = torch.exp(rows[block].float() - lse[block, None])
+            probabilities.mul_(weight[block, None]).sub_(out_weight[block, None] / vocab_size)
+            grad[block] = probabilities
+
+        scored = torch.nonzero(in_weight).flatten()
+        grad.index_put_((scored, targets[scored]), -in_weight[scored].to(grad.dtype), accumulate=True)
+        return grad.view_as(logits), None, None, None, None
 
 
 def energy(logits: Tensor, temperature: float = 1.0) -> Tensor:

@@ -551,6 +551,102 @@ class OETrainer(Trainer):
 
     # ---- Hub ----
 
+    def record_outlier_exposure(self, outlier_dataset_name: str | None = None) -> dict[str, Any] | None:
+        """Store the OE settings in `model.config.outlier_exposure`, so the saved config.json keeps them.
+
+        Does nothing (and returns None) without an outlier dataset. A name recorded earlier is kept when
+        `outlier_dataset_name` is None.
+        """
+        if self.outlier_dataset is None:
+            return None
+        from .hub import OE_CONFIG_KEY, config_record, outlier_exposure_settings
+
+        config = self.accelerator.unwrap_model(self.model).config
+        previous = config_record(config, OE_CONFIG_KEY) or {}
+        name = outlier_dataset_name or previous.get("outlier_dataset")
+        settings = outlier_exposure_settings(self.args, name)
+        setattr(config, OE_CONFIG_KEY, settings)
+        return settings
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        ood_report: Any = None,
+        baseline_report: Any = None,
+        template_path: str | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        finetuned_from: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Write the Outlier Exposure model card (`README.md`) into `args.output_dir`.
+
+        Replaces the `Trainer` card with one that records the OE settings, the data sets and the OOD
+        results (see `oe_nlp.hub.build_model_card`). `ood_report` defaults to the `results.json` in
+        `args.output_dir`; without either, the card is not written and a warning says why. Other
+        `Trainer.create_model_card` arguments (language, tasks, dataset tags) are ignored.
+        """
+        if not self.is_world_process_zero():
+            return
+        from .hub import build_model_card, load_report, write_model_card
+
+        output_dir = self.args.output_dir
+        if ood_report is None:
+            results_path = os.path.join(output_dir, "results.json")
+            if not os.path.isfile(results_path):
+                logger.warning(
+                    "No OOD results for the model card: pass `ood_report=` or write %s first "
+                    "(e.g. with `oe-nlp evaluate`). The card is not written.",
+                    results_path,
+                )
+                return
+            ood_report = load_report(results_path)
+        if kwargs:
+            logger.info("Model card arguments not used by the OE card: %s", sorted(kwargs))
+
+        card = build_model_card(
+            self.accelerator.unwrap_model(self.model).config,
+            ood_report,
+            baseline=baseline_report,
+            model_name=model_name,
+            repo_id=self.args.hub_model_id,
+            template_path=template_path,
+            license=license,
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            base_model=finetuned_from,
+        )
+        write_model_card(output_dir, card)
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Save the model with its OE settings and model card, then upload `args.output_dir` to the Hub.
+
+        Works as `Trainer.push_to_hub`, with the card of `create_model_card` (pass `ood_report=` and
+        `baseline_report=` through `kwargs`). When the Hub cannot be reached or rejects the upload, a
+        `HubPushError` says what failed and how to retry. The repository is created before anything
+        is written, so a failure there leaves every local file as it was.
+
+        NOTE: with `blocking=False` the upload runs in the background, and its errors surface only
+        from the returned future, without the retry message.
+        """
+        from .hub import HUB_ERRORS, hub_push_error
+
+        self.record_outlier_exposure()
+        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
+        try:
+            return super().push_to_hub(commit_message, blocking, token, revision, private, **kwargs)
+        except HUB_ERRORS as error:
+            step = "create repository" if self.hub_model_id is None else "upload"
+            logger.error("Hub %s step failed for %s: %s", step, repo_id, error)
+            raise hub_push_error(error, self.args.output_dir, repo_id, step) from error
+
     # ---- Evaluation ----
 
     def evaluate(
