@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -165,3 +167,13 @@ def test_write_markdown_section_refuses_an_unclosed_section(tmp_path):
     with pytest.raises(ValueError, match="no '<!-- end: a -->'"):
         write_markdown_section(page, "a", "new")
     assert page.read_text(encoding="utf-8") == "<!-- begin: a -->\nold\n"
+
+
+def test_write_text_atomic_gives_the_default_file_mode(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "results.md", "text")
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
