@@ -89,8 +89,8 @@ def render_section(results: dict[str, tuple[dict, str, float | None]]) -> str:
         "This section is written by `benchmarks/reproduce_table6.py`; edit the script, not the page.\n",
         f"Hardware: {hardware_description()}.\n",
         (
-            "Setup: an LSTM language model (1 layer, embedding and hidden size 256 for words; 64 and 256 for "
-            "characters; tied embeddings, dropout 0.3) trains on Penn Treebank windows of 70 words or 150 "
+            "Setup: an LSTM language model (1 layer, dropout 0.3; for words, embedding and hidden size 256 with "
+            "tied input and output embeddings; for characters, embedding 64 and hidden 256, untied) trains on Penn Treebank windows of 70 words or 150 "
             "characters, each scored on its own with a fresh hidden state. A copy is fine-tuned with OE on "
             "WikiText-2 windows mapped to PTB's vocabulary (unknown words become `<unk>`). The anomaly score is "
             "the mean negative log-likelihood per token (bits per word or character); OOD sets are the five "

@@ -148,7 +148,7 @@ LM_TRAINING_DEFAULTS: dict[str, Any] = {
 }
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "word": {},
-    "char": {"num_train_epochs": 1.0, "embedding_size": 64},
+    "char": {"num_train_epochs": 1.0, "embedding_size": 64, "tie_word_embeddings": False},
 }
 
 

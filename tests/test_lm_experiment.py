@@ -11,8 +11,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from oe_nlp.data.lm import load_lm_datasets, load_lm_ood_suite
-from oe_nlp.lm_experiment import LMDataArguments, LMExperimentArguments, parse_lm_arguments
+from oe_nlp.data.lm import build_lm_tokenizer, load_lm_datasets, load_lm_ood_suite
+from oe_nlp.lm_experiment import LMDataArguments, LMExperimentArguments, build_lm, parse_lm_arguments
 
 from .conftest import FIXTURE_DATA
 from .test_experiment import load_recipe
@@ -77,6 +77,8 @@ def test_level_defaults_and_argument_errors():
     data_args, model_args, training_args, _ = parse_lm_arguments(["--level", "char", "--output_dir", "x"])
     assert (data_args.level, training_args.num_train_epochs, model_args.embedding_size) == ("char", 1.0, 64)
     assert training_args.ood_score == "nll"
+    model = build_lm(model_args, build_lm_tokenizer(["a b", "c"], "char"))
+    assert model.config.tie_word_embeddings is False
 
     with pytest.raises(ValueError, match="Unknown `level`='bytes'"):
         LMDataArguments(level="bytes")
