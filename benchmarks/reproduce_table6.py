@@ -19,17 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_table2 import hardware_description  # noqa: E402
+from reproduce_table2 import hardware_description
 
-from oe_nlp.evaluation import TABLE_METRICS, write_markdown_section  # noqa: E402
-from oe_nlp.lm_experiment import PUBLISHED_SOURCE, PUBLISHED_TABLE6  # noqa: E402
+from oe_nlp.evaluation import TABLE_METRICS, write_markdown_section
+from oe_nlp.lm_experiment import PUBLISHED_SOURCE, PUBLISHED_TABLE6
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LEVEL_TITLES = {"word": "Word level (bits per word)", "char": "Character level (bits per character)"}
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data_dir", default=None, help="Folder in the layout of shared/data.")
     parser.add_argument("--runs_dir", default="runs", help="Run folders go to <runs_dir>/ptb_<level>.")
     parser.add_argument("--levels", default="word,char", help="Comma-separated levels to run.")
@@ -74,7 +76,10 @@ def per_genre_table(summary: dict) -> str:
     """Format AUROC and FPR90 per EWT genre for the baseline and OE models."""
     reports = summary["reports"]
     genres = [name for name in reports["baseline"]["metrics"]["nll"] if name != "mean"]
-    lines = ["| EWT genre | AUROC baseline | AUROC +OE | FPR90 baseline | FPR90 +OE |", "|---|---|---|---|---|"]
+    lines = [
+        "| EWT genre | AUROC baseline | AUROC +OE | FPR90 baseline | FPR90 +OE |",
+        "|---|---|---|---|---|",
+    ]
     for genre in genres:
         values = [reports[key]["metrics"]["nll"][genre][metric]["mean"] for metric in ("auroc", "fpr90")
                   for key in ("baseline", "oe")]  # fmt: skip
@@ -104,9 +109,11 @@ def render_section(results: dict[str, tuple[dict, str, float | None]]) -> str:
         parts += [
             f"### {LEVEL_TITLES[level]}\n",
             f"```bash\n{command}\n```\n",
-            f"Training time: baseline {training['baseline_train_seconds'] / 60:.1f} min, OE "
-            f"{training['oe_train_seconds'] / 60:.1f} min.{timing} Test perplexity change after OE: "
-            f"{100 * summary['test_perplexity_change']:+.1f}%.\n",
+            (
+                f"Training time: baseline {training['baseline_train_seconds'] / 60:.1f} min, OE "
+                f"{training['oe_train_seconds'] / 60:.1f} min.{timing} Test perplexity change after OE: "
+                f"{100 * summary['test_perplexity_change']:+.1f}%.\n"
+            ),
             level_table(level, summary),
             per_genre_table(summary),
         ]
