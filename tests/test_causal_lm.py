@@ -119,7 +119,7 @@ def test_lm_sequence_scores_match_float64_loops():
         kept = [t for t in range(4) if y[row, t + 1] != -100]
         lse = [math.log(np.exp(z[row, t]).sum()) for t in kept]
         nll = np.mean([lse[i] - z[row, t, y[row, t + 1]] for i, t in enumerate(kept)])
-        uniform = np.mean([lse[i] - z[row, t].mean() for i, t in enumerate(kept)])
+        uniform = np.mean([z[row, t].mean() - lse[i] for i, t in enumerate(kept)])
         msp = np.mean([-np.exp(z[row, t]).max() / np.exp(z[row, t]).sum() for t in kept])
         assert scores["nll"][row].item() == pytest.approx(nll, abs=1e-12)
         assert scores["uniform_ce"][row].item() == pytest.approx(uniform, abs=1e-12)
@@ -230,7 +230,7 @@ def outlier_uniform_ce(model, tokenizer) -> float:
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return float(lm_sequence_scores(logits.double(), batch["labels"])["uniform_ce"].mean())
+    return -float(lm_sequence_scores(logits.double(), batch["labels"])["uniform_ce"].mean())
 
 
 def test_outlier_exposure_keeps_outlier_predictions_near_uniform(tmp_path, word_tokenizer):
