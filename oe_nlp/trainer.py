@@ -695,7 +695,7 @@ class OETrainer(Trainer):
         """
         order = None
         if "input_ids" in getattr(dataset, "column_names", []):
-            order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
+            order = np.argsort(_sequence_lengths(dataset), kind="stable")
             dataset = dataset.select(order)
 
         dataloader = self.get_test_dataloader(dataset)
@@ -758,6 +758,16 @@ class OETrainer(Trainer):
         for metric in per_set[0]:
             results[f"{metric_key_prefix}_ood_mean_{metric}"] = float(np.mean([v[metric] for v in per_set]))
         return results
+
+
+def _sequence_lengths(dataset: Any) -> np.ndarray:
+    """Return the length of every `input_ids` row, read from the Arrow column without building lists."""
+    if hasattr(dataset, "with_format"):
+        import pyarrow.compute as pc
+
+        column = dataset.with_format("arrow")["input_ids"]
+        return pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    return np.array([len(ids) for ids in dataset["input_ids"]])
 
 
 def _stack_lm_sequence_scores(logits: Any, labels: torch.Tensor | None) -> torch.Tensor:
