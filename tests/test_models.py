@@ -147,6 +147,21 @@ def test_padded_logits_equal_alone(cell: str, side: str) -> None:
             assert_close(batch_logits[row], alone)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_dense_and_packed_paths_agree(cell: str, side: str) -> None:
+    model = make_model(cell)
+    input_ids, attention_mask = pad_batch(SEQUENCES, side)
+
+    logits = {}
+    for share in (0.0, 2.0):  # 0.0: always run on the padded batch; 2.0: always pack
+        model.dense_batch_share = share
+        with torch.no_grad():
+            logits[share] = model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    assert_close(logits[0.0], logits[2.0])
+
+
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_padding_read_from_mask_not_ids(side: str) -> None:
     # Pad with an ordinary word id: only the attention mask may mark padding.

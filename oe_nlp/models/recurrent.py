@@ -141,6 +141,11 @@ class RecurrentForSequenceClassification(PreTrainedModel):
     # skip its own division by the number of gradient accumulation steps.
     accepts_loss_kwargs = False
 
+    # Share of real tokens in a batch above which the RNN runs on the padded batch instead of a packed
+    # one (see `_encode_last_token`). NOTE: 0.6 is an estimate between two measured points: 20 Newsgroups
+    # batches cut at 100 tokens train 1.9x faster unpacked, uneven SST batches 1.3x slower.
+    dense_batch_share: float = 0.6
+
     def __init__(self, config: RecurrentClassifierConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -235,6 +240,17 @@ class RecurrentForSequenceClassification(PreTrainedModel):
         # original order, so left-padded rows become right-padded before packing.
         real_first_order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
         compact_ids = torch.gather(input_ids, 1, real_first_order)
+
+        # Packing costs a sort and per-step bookkeeping, which only pays off when rows differ much in
+        # length. For batches that are mostly real tokens (long posts cut at max_length), running the
+        # RNN over the padding and reading each row's output at its last real token is faster and
+        # gives the same states, because padding comes after the last real token.
+        if lengths.sum() >= self.dense_batch_share * lengths.numel() * lengths.max():
+            compact_ids = compact_ids[:, : int(lengths.max())]
+            outputs, _ = self.rnn(self.embed_tokens(compact_ids.long()))  # (batch, time, hidden)
+            return outputs[
+                torch.arange(outputs.shape[0], device=outputs.device), lengths.to(outputs.device) - 1
+            ]
 
         embedded = self.embed_tokens(compact_ids.long())
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
