@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import torch
 from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
@@ -177,6 +178,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             energy_temperature=recorded.get("energy_temperature", 1.0),
             report_to="none",
             disable_tqdm=True,
+            dataloader_pin_memory=torch.cuda.is_available(),
         )
         trainer = OETrainer(model=model, args=training_args, processing_class=tokenizer)
         report = evaluate_stage(trainer, name, data, experiment_args, Path(args.output_dir))

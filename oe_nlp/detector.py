@@ -230,7 +230,7 @@ class OODDetector:
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-        encoded = [self._encode(item, index) for index, item in enumerate(self._check_inputs(texts))]
+        encoded = self._encode(self._check_inputs(texts))
         order = np.argsort([self._input_length(features) for features in encoded], kind="stable")
 
         logits = np.empty((len(encoded), len(self.label_names)), dtype=np.float32)
@@ -262,17 +262,20 @@ class OODDetector:
                 )
         return texts
 
-    def _encode(self, text: str, index: int) -> dict[str, list[int]]:
-        """Normalise one text as the data layer did in training and tokenize it without padding."""
-        normalized = normalize_text(text, self.lowercase)
+    def _encode(self, texts: Sequence[str]) -> list[dict[str, list[int]]]:
+        """Normalise texts as the data layer did in training and tokenize them in one call, unpadded."""
+        normalized = [normalize_text(text, self.lowercase) for text in texts]
         truncation = {"truncation": True, "max_length": self.max_length} if self.max_length else {}
-        features = self.tokenizer(normalized, **truncation)
-        if not features["input_ids"]:
-            raise ValueError(
-                f"texts[{index}] ({text!r:.60}) has no tokens after normalisation, so the model cannot "
-                "score it. Drop empty texts before calling the detector."
-            )
-        return dict(features)
+        features = self.tokenizer(normalized, **truncation)  # {name: [ids per text]}
+        encoded = [dict(zip(features.keys(), values)) for values in zip(*features.values())]
+
+        for index, row in enumerate(encoded):
+            if not row["input_ids"]:
+                raise ValueError(
+                    f"texts[{index}] ({texts[index]!r:.60}) has no tokens after normalisation, so the model "
+                    "cannot score it. Drop empty texts before calling the detector."
+                )
+        return encoded
 
     def _input_length(self, features: dict[str, list[int]]) -> int:
         return len(features["input_ids"])
