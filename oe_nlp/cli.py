@@ -300,11 +300,35 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_model_folder(args: argparse.Namespace) -> None:
+    """Raise a clear error unless `args.model` is a saved sequence classifier folder."""
+    folder = Path(args.model)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a saved model folder (no config.json there). Pass the folder a recipe wrote, "
+            "e.g. runs/sst/oe."
+        )
+
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    from .models import RecurrentClassifierConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    supported = set(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES) | {RecurrentClassifierConfig.model_type}
+    if config.model_type not in supported:
+        raise ValueError(
+            f"{folder} holds a {config.model_type!r} model, but oe-nlp handles text sequence classifiers only. "
+            "Evaluate language models with recipes/ptb_lm_oe.py and image models with their recipe."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `oe-nlp` with `argv` (default: the command line) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_model_folder(args)
         return args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"oe-nlp {args.command}: error: {error}", file=sys.stderr)

@@ -203,7 +203,7 @@ class OODDetector:
             raise ValueError(
                 "The detector has no threshold yet, so it cannot decide `is_anomaly`. Run "
                 "`detector.calibrate(in_distribution_texts, tpr=0.95)` (or `oe-nlp calibrate`) first, "
-                "or pass `threshold=` to `OODDetector.from_pretrained`."
+                "or pass `threshold=` to `OODDetector.from_pretrained` (`--threshold` for `oe-nlp score`)."
             )
         logits = self.logits(texts, batch_size)
         probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()

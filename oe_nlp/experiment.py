@@ -472,6 +472,11 @@ def run_experiment(
             "--push_to_hub needs --hub_model_id, the Hub repository of the OE model, e.g. "
             f"--hub_model_id your-name/{data_args.task}-oe."
         )
+    # The trainer's `ood_score` is the score the detector deploys, so it is evaluated first.
+    scores = [training_args.ood_score] + [
+        name for name in experiment_args.score_names if name != training_args.ood_score
+    ]
+    experiment_args = dataclasses.replace(experiment_args, eval_scores=",".join(scores))
     data = prepare_data(data_args, model_args)
 
     # Models are pushed once, after evaluation, so that the card carries the OOD results.

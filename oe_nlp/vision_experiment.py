@@ -433,6 +433,12 @@ def run_vision_experiment(
     """
     start = time.perf_counter()
     output_dir = Path(training_args.output_dir)
+    # NOTE: model cards and pushes exist for the text classification recipes only.
+    if training_args.push_to_hub:
+        raise ValueError(
+            "--push_to_hub is not supported by the image recipes yet. Train without it, then upload the model "
+            f"folder, e.g. `hf upload <your-name>/<repo> {output_dir / 'oe'}`."
+        )
     spec = data_args.spec
     data = prepare_vision_data(data_args, seed=training_args.seed)
 

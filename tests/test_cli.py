@@ -164,3 +164,19 @@ def test_help_describes_command(capsys, command, text):
 
     assert caught.value.code == 0
     assert text in " ".join(capsys.readouterr().out.split())
+
+
+def test_cli_rejects_missing_folder_and_language_models(tmp_path, capsys):
+    assert main(["score", str(tmp_path / "missing")]) == 2
+    assert "is not a saved model folder (no config.json there)" in capsys.readouterr().err
+
+    from oe_nlp.models import LSTMForCausalLM, LSTMLMConfig
+
+    LSTMForCausalLM(
+        LSTMLMConfig(vocab_size=12, embedding_size=4, hidden_size=4, num_layers=1)
+    ).save_pretrained(tmp_path / "lm")
+    assert main(["score", str(tmp_path / "lm")]) == 2
+    assert (
+        "holds a 'oe_lstm_lm' model, but oe-nlp handles text sequence classifiers only"
+        in capsys.readouterr().err
+    )
