@@ -126,12 +126,14 @@ class LMExperimentArguments:
         return [name.strip() for name in self.eval_scores.split(",") if name.strip()]
 
 
-# A CPU-sized LSTM: Adam at 2e-3 with cosine decay, batches of 64 windows, gradients clipped at 0.25 as
-# AWD-LSTM does. Word level trains 2 epochs; character level, with 6x more windows, 1. OE fine-tunes for
-# half an epoch. These fit 2 CPU cores; a GPU affords more epochs and a larger model.
+# A CPU-sized LSTM: Adam with cosine decay, gradients clipped at 0.25 as AWD-LSTM does, 2 epochs for words
+# and, with 2.4x more windows, 1 for characters. OE fine-tunes for half an epoch at half the learning rate.
+# Measured on PTB: word-level batches of 20 windows at 3e-3 reach a test perplexity of 170, against 300 for
+# batches of 64 at 2e-3 with the same compute, because the model gets 3x more updates. At character level,
+# OE weight 1.0 raised test perplexity from 6.31 to 9.23, while 0.1 gave 6.09 and a higher AUROC.
 LM_TRAINING_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 2e-3,
-    "per_device_train_batch_size": 64,
+    "learning_rate": 3e-3,
+    "per_device_train_batch_size": 20,
     "per_device_eval_batch_size": 64,
     "num_train_epochs": 2.0,
     "lr_scheduler_type": "cosine",
@@ -142,13 +144,20 @@ LM_TRAINING_DEFAULTS: dict[str, Any] = {
     "eval_strategy": "no",
     "report_to": "none",
     "dataloader_pin_memory": torch.cuda.is_available(),
-    "logging_steps": 20,
+    "logging_steps": 50,
     "seed": 1,
     "ood_score": "nll",
 }
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "word": {},
-    "char": {"num_train_epochs": 1.0, "embedding_size": 64, "tie_word_embeddings": False},
+    "char": {
+        "num_train_epochs": 1.0,
+        "learning_rate": 2e-3,
+        "per_device_train_batch_size": 64,
+        "embedding_size": 64,
+        "tie_word_embeddings": False,
+        "oe_weight": 0.1,
+    },
 }
 
 
@@ -270,6 +279,12 @@ def run_lm_experiment(
     `results.json`, `results.md`, `plots/`), and `results.md` / `results.json` comparing the two.
     """
     output_dir = Path(training_args.output_dir)
+    # NOTE: model cards and pushes exist for the text classification recipes only.
+    if training_args.push_to_hub:
+        raise ValueError(
+            "--push_to_hub is not supported by the language-model recipe yet. Train without it, then upload "
+            f"the model folder, e.g. `hf upload <your-name>/<repo> {output_dir / 'oe'}`."
+        )
     data = prepare_lm_data(data_args)
     unit = "BPW" if data_args.level == "word" else "BPC"
 

@@ -77,6 +77,7 @@ def test_level_defaults_and_argument_errors():
     data_args, model_args, training_args, _ = parse_lm_arguments(["--level", "char", "--output_dir", "x"])
     assert (data_args.level, training_args.num_train_epochs, model_args.embedding_size) == ("char", 1.0, 64)
     assert training_args.ood_score == "nll"
+    assert training_args.oe_weight == 0.1
     model = build_lm(model_args, build_lm_tokenizer(["a b", "c"], "char"))
     assert model.config.tie_word_embeddings is False
 
@@ -84,3 +85,14 @@ def test_level_defaults_and_argument_errors():
         LMDataArguments(level="bytes")
     with pytest.raises(ValueError, match=r"Unknown score\(s\) \['energy'\]"):
         LMExperimentArguments(eval_scores="nll,energy")
+
+
+def test_push_to_hub_is_rejected_before_training(tmp_path):
+    from oe_nlp.lm_experiment import run_lm_experiment
+
+    arguments = parse_lm_arguments(
+        ["--output_dir", str(tmp_path), "--push_to_hub", "true", "--hub_model_id", "a/b"]
+    )
+    with pytest.raises(ValueError, match="--push_to_hub is not supported by the language-model recipe"):
+        run_lm_experiment(*arguments)
+    assert not any(tmp_path.iterdir())
