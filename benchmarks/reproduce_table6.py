@@ -53,7 +53,7 @@ def run_level(level: str, arguments: argparse.Namespace) -> tuple[dict, str, flo
         subprocess.run(command, check=True)
         minutes = (time.perf_counter() - start) / 60
     summary = json.loads((output_dir / "results.json").read_text(encoding="utf-8"))
-    shown = "python recipes/ptb_lm_oe.py " + shlex.join(command[3:])
+    shown = "python recipes/ptb_lm_oe.py " + shlex.join(command[2:])
     return summary, shown, minutes
 
 
@@ -92,7 +92,7 @@ def render_section(results: dict[str, tuple[dict, str, float | None]]) -> str:
     parts = [
         "## Language models: Table 6 of Hendrycks et al., reproduced\n",
         "This section is written by `benchmarks/reproduce_table6.py`; edit the script, not the page.\n",
-        f"Hardware: {hardware_description()}.\n",
+        f"Hardware: {hardware_description()}. Times are wall-clock and include any other load on the machine.\n",
         (
             "Setup: an LSTM language model (1 layer, hidden size 256, dropout 0.3) trains on Penn Treebank "
             "windows of 70 words or 150 characters, each scored on its own with a fresh hidden state. Words: "

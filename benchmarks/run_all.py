@@ -176,7 +176,8 @@ def _end_to_end_section(end_to_end: dict[str, Any], variants: dict[str, Any]) ->
             f"{bench_common.format_seconds(reproduction['wall_seconds'])} "
             f"(one run{', goal under 5 min' if all_tasks else ''}). Stages "
             "from timers around the pipeline functions (`bench_end_to_end.py`); `evaluation: ...` rows are parts "
-            "of the evaluation row.\n"
+            "of the evaluation row. This is one task after another in one process; with `--jobs 2` the tasks run "
+            "side by side, and that command's wall time is in `docs/results.md` (written by it).\n"
         ),
         bench_end_to_end.format_stage_table(reproduction),
     ]
