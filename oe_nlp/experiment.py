@@ -402,18 +402,23 @@ def train_stage(
     data: dict[str, Any],
     outliers: Any = None,
     outlier_name: str | None = None,
+    eval_split: str | None = "eval",
+    data_collator: Any = None,
 ) -> tuple[OETrainer, float]:
     """Train `model` (with Outlier Exposure when `outliers` is given), save it, and return the trainer.
 
-    The OE settings, with `outlier_name` as the outlier corpus, go into the saved config.json.
+    `data` holds `"splits"` (with `"train"` and optionally `eval_split`) and `"tokenizer"` (None for
+    images). The OE settings, with `outlier_name` as the outlier corpus, go into the saved config.json.
+    The text, language-model and image recipes all train through this function.
     """
     set_seed(args.seed)
     trainer = OETrainer(
         model=model,
         args=args,
         train_dataset=data["splits"]["train"],
-        eval_dataset=data["splits"].get("eval"),
-        processing_class=data["tokenizer"],
+        eval_dataset=data["splits"].get(eval_split),
+        processing_class=data.get("tokenizer"),
+        data_collator=data_collator,
         outlier_dataset=outliers,
     )
     trainer.record_outlier_exposure(outlier_name)

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from transformers.utils import logging
 
 from .data.lm import DEFAULT_SEQ_LEN, LEVELS, load_lm_datasets, load_lm_ood_suite, load_lm_outlier_dataset
 from .evaluation import OODReport, comparison_markdown, evaluate_lm_ood_suite, write_text_atomic
+from .experiment import train_stage
 from .models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
 from .scores import LM_SEQUENCE_SCORES
 from .trainer import OETrainer, OETrainingArguments
@@ -223,21 +223,8 @@ def train_lm_stage(
     model: PreTrainedModel, args: OETrainingArguments, data: dict[str, Any], outliers: Any = None
 ) -> tuple[OETrainer, float]:
     """Train `model` (with Outlier Exposure when `outliers` is given), save it and return the trainer."""
-    set_seed(args.seed)
-    trainer = OETrainer(
-        model=model,
-        args=args,
-        train_dataset=data["splits"]["train"],
-        eval_dataset=data["splits"]["validation"],
-        processing_class=data["tokenizer"],
-        data_collator=DataCollatorForLanguageModeling(data["tokenizer"], mlm=False),
-        outlier_dataset=outliers,
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    trainer.save_model(args.output_dir)
-    return trainer, seconds
+    collator = DataCollatorForLanguageModeling(data["tokenizer"], mlm=False)
+    return train_stage(model, args, data, outliers, eval_split="validation", data_collator=collator)
 
 
 def evaluate_lm_stage(

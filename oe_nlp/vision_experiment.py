@@ -42,7 +42,7 @@ from .data.images import (
 )
 from .data.loading import resolve_data_dir
 from .evaluation import OODReport, write_markdown_section, write_text_atomic
-from .experiment import ExperimentArguments, TaskSpec, evaluate_stage, write_comparison
+from .experiment import ExperimentArguments, TaskSpec, evaluate_stage, train_stage, write_comparison
 from .models import WideResNetConfig, WideResNetForImageClassification
 from .trainer import OETrainer, OETrainingArguments
 
@@ -402,19 +402,7 @@ def train_vision_stage(
     model: Any, args: OETrainingArguments, data: dict[str, Any], outliers: Any = None
 ) -> tuple[OETrainer, float]:
     """Train `model` on images (with Outlier Exposure when `outliers` is given), save it, return the trainer."""
-    set_seed(args.seed)
-    trainer = OETrainer(
-        model=model,
-        args=args,
-        train_dataset=data["splits"]["train"],
-        data_collator=collate_images,
-        outlier_dataset=outliers,
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    trainer.save_model(args.output_dir)
-    return trainer, seconds
+    return train_stage(model, args, data, outliers, eval_split=None, data_collator=collate_images)
 
 
 def run_vision_experiment(
