@@ -106,6 +106,11 @@ class LMExperimentArguments:
     oe_learning_rate: float | None = field(
         default=None, metadata={"help": "Learning rate of OE fine-tuning; defaults to --learning_rate / 2."}
     )
+    baseline_model: str | None = field(
+        default=None,
+        metadata={"help": "Folder of a trained baseline LM (e.g. runs/ptb_word/baseline) to fine-tune with OE "
+                  "instead of training a new one. Its training time is reported as 0."},
+    )  # fmt: skip
     eval_scores: str = field(
         default=",".join(LM_SEQUENCE_SCORES),
         metadata={"help": f"Comma-separated sequence scores to evaluate, from {list(LM_SEQUENCE_SCORES)}."},
@@ -227,6 +232,29 @@ def train_lm_stage(
     return train_stage(model, args, data, outliers, eval_split="validation", data_collator=collator)
 
 
+def reuse_baseline(path: str, args: OETrainingArguments, data: dict[str, Any]) -> tuple[OETrainer, float]:
+    """Load a trained baseline instead of training one, and save a copy as this run's baseline.
+
+    The PTB tokenizer is rebuilt from the training split, so its ids equal those of the run that trained
+    the model; a model whose vocabulary size differs is rejected.
+    """
+    model = AutoModelForCausalLM.from_pretrained(path)
+    if model.config.vocab_size != len(data["tokenizer"]):
+        raise ValueError(
+            f"--baseline_model {path} has {model.config.vocab_size} token embeddings but this run's PTB "
+            f"tokenizer has {len(data['tokenizer'])}. Reuse a baseline trained at the same --level."
+        )
+    trainer = OETrainer(
+        model=model,
+        args=args,
+        eval_dataset=data["splits"]["validation"],
+        processing_class=data["tokenizer"],
+        data_collator=DataCollatorForLanguageModeling(data["tokenizer"], mlm=False),
+    )
+    trainer.save_model(args.output_dir)
+    return trainer, 0.0
+
+
 def evaluate_lm_stage(
     trainer: OETrainer,
     name: str,
@@ -278,8 +306,13 @@ def run_lm_experiment(
     # ---- Baseline: the language model alone ----
     baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
     set_seed(baseline_args.seed)
-    model = build_lm(model_args, data["tokenizer"])
-    baseline_trainer, baseline_seconds = train_lm_stage(model, baseline_args, data)
+    if experiment_args.baseline_model:
+        baseline_trainer, baseline_seconds = reuse_baseline(
+            experiment_args.baseline_model, baseline_args, data
+        )
+    else:
+        model = build_lm(model_args, data["tokenizer"])
+        baseline_trainer, baseline_seconds = train_lm_stage(model, baseline_args, data)
     baseline = evaluate_lm_stage(
         baseline_trainer, f"{unit} baseline", data, experiment_args, output_dir / "baseline"
     )

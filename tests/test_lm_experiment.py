@@ -96,3 +96,22 @@ def test_push_to_hub_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match="--push_to_hub is not supported by the language-model recipe"):
         run_lm_experiment(*arguments)
     assert not any(tmp_path.iterdir())
+
+
+def test_baseline_model_is_reused_not_retrained(ptb_run, tmp_path):
+    output_dir, _ = ptb_run
+    recipe = load_recipe("ptb_lm_oe")
+    arguments = ["--data_dir", str(FIXTURE_DATA), "--output_dir", str(tmp_path), "--num_train_epochs", "1"]
+    arguments += ["--max_outlier_windows", "40", "--baseline_model", str(output_dir / "baseline")]
+    arguments += ["--oe_weight", "0.5", "--disable_tqdm", "true"]
+
+    recipe.main(arguments)
+
+    first = json.loads((output_dir / "results.json").read_text())
+    second = json.loads((tmp_path / "results.json").read_text())
+    assert second["timings"]["baseline_train_seconds"] == 0.0
+    assert (
+        second["reports"]["baseline"]["config"]["perplexity"]
+        == first["reports"]["baseline"]["config"]["perplexity"]
+    )
+    assert second["reports"]["baseline"]["metrics"]["nll"] == first["reports"]["baseline"]["metrics"]["nll"]
