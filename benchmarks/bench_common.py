@@ -172,11 +172,10 @@ def run_measured(
 
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
-    """Write a benchmark's results as JSON (dataclasses are converted first)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=_to_jsonable) + "\n", encoding="utf-8")
-    return path
+    """Write a benchmark's results as JSON, atomically (dataclasses are converted first)."""
+    from oe_nlp.evaluation import write_text_atomic  # imported here to keep this module free of torch
+
+    return write_text_atomic(path, json.dumps(payload, indent=2, default=_to_jsonable) + "\n")
 
 
 def _to_jsonable(value: Any) -> Any:

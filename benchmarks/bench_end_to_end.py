@@ -153,7 +153,7 @@ def run_reproduction_child(arguments: argparse.Namespace) -> None:
     reproduce.main(arguments.reproduce_args)
 
     stages = {task: dict(values) for task, values in timer.seconds.items()}
-    Path(arguments.stages_json).write_text(json.dumps(stages, indent=2) + "\n", encoding="utf-8")
+    bench_common.write_json(arguments.stages_json, stages)
 
 
 def measure_main_job(data_dir: str, repeats: int, quick: bool) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import torch
 from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
@@ -142,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model folder on an OOD suite and write the recipe's per-model files."""
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .experiment import TASKS, ExperimentArguments, evaluate_stage, tokenize

@@ -98,7 +98,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
         # mkstemp creates the file readable by its owner only; give it the usual mode of a new file.
-        os.chmod(temporary, 0o666 & ~_current_umask())
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -106,10 +106,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def _current_umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: setting and restoring the umask later could race with files other threads create.
+_UMASK = _read_umask()
 
 
 def write_markdown_section(path: str | os.PathLike, section: str, text: str) -> Path:
@@ -273,7 +277,7 @@ def evaluate_lm_ood_suite(
     in_dataset: Any,
     ood_datasets: Mapping[str, Any],
     name: str = "model",
-    scores: Sequence[str] = ("nll", "uniform_ce", "msp"),
+    scores: Sequence[str] = ("nll", "uniform_cross_entropy", "msp"),
 ) -> OODReport:
     """Evaluate a causal language model on an OOD suite of token windows.
 

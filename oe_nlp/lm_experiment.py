@@ -349,9 +349,11 @@ def lm_comparison_markdown(reports: Mapping[str, OODReport], level: str, scores:
     for score in scores:
         reference = PUBLISHED_TABLE6[level] if score == "nll" else None
         table = comparison_markdown(list(reports.values()), score, reference, reference_label="published")
-        title = {"nll": "bits per token", "uniform_ce": "uniform cross-entropy", "msp": "maximum softmax"}[
-            score
-        ]
+        title = {
+            "nll": "bits per token",
+            "uniform_cross_entropy": "uniform cross-entropy",
+            "msp": "maximum softmax",
+        }[score]
         sections.append(f"Mean over the five EWT genres, score `{score}` ({title}), percent:\n\n{table}")
     return "\n".join(sections)
 

@@ -199,8 +199,8 @@ def causal_lm_oe_losses(
     if not bool(keep_in.any()) or not bool(keep_out.any()):
         raise ValueError(
             "A language-model batch has no next-token prediction to score in its "
-            f"{'in-distribution' if not bool(keep_in.any()) else 'outlier'} part; every sequence needs at "
-            "least two real tokens."
+            f"{'in-distribution' if not bool(keep_in.any()) else 'outlier'} part: no sequence there has two "
+            "real tokens. Drop windows shorter than two tokens."
         )
 
     # Per-position weights of each term: 1 / count at the scored positions, 0 elsewhere (the last position

@@ -297,7 +297,7 @@ def sequence_scores(
     return kept_scores.sum(dim=-1) / kept_per_sequence.to(token_scores.dtype)
 
 
-LM_SEQUENCE_SCORES = ("nll", "uniform_ce", "msp")
+LM_SEQUENCE_SCORES = ("nll", "uniform_cross_entropy", "msp")
 """Sequence anomaly scores of a causal language model, in the column order of :func:`lm_sequence_scores`."""
 
 
@@ -310,7 +310,7 @@ def lm_sequence_scores(token_logits: LogitsLike, labels: LogitsLike) -> dict[str
 
     * ``"nll"``: ``logsumexp(z) - z[target]``, the negative log-likelihood per token in nats (divide by
       ``ln 2`` for bits per word or character);
-    * ``"uniform_ce"``: ``mean(z) - logsumexp(z)``, the negated cross-entropy from the softmax to the
+    * ``"uniform_cross_entropy"``: ``mean(z) - logsumexp(z)``, the negated cross-entropy from the softmax to the
       uniform distribution (as :func:`uniform_cross_entropy`: near-uniform predictions score high);
     * ``"msp"``: ``-max softmax(z)``.
 
@@ -347,7 +347,7 @@ def lm_sequence_scores(token_logits: LogitsLike, labels: LogitsLike) -> dict[str
     target_logits = logits.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
     per_token = {
         "nll": lse - target_logits,
-        "uniform_ce": logits.mean(dim=-1) - lse,
+        "uniform_cross_entropy": logits.mean(dim=-1) - lse,
         "msp": -torch.exp(logits.max(dim=-1).values - lse),
     }
     counts = counts.to(lse.dtype)

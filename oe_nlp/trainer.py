@@ -455,8 +455,7 @@ class OETrainer(Trainer):
 
         self._record_terms(loss_in, loss_oe)
         if return_outputs:
-            outputs["logits"] = in_logits
-            return loss, outputs
+            return loss, _with_logits(outputs, in_logits)
         return loss
 
     def _causal_lm_loss(
@@ -472,7 +471,7 @@ class OETrainer(Trainer):
         num_in = labels.shape[0]
         length = combined["input_ids"].shape[1]
         labels = _pad_to_length(labels, length, -100, padding_side)
-        out_mask = _pad_to_length(out_mask, length, 0, padding_side)
+        out_mask = _pad_to_length(out_mask, length, 0, padding_side).bool()  # bool skips a 0/1 check per step
 
         outputs = model(**combined)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]  # (B_in + B_out, L, V)
@@ -481,8 +480,7 @@ class OETrainer(Trainer):
 
         self._record_terms(loss_in, loss_oe)
         if return_outputs:
-            outputs["logits"] = logits[:num_in]
-            return loss, outputs
+            return loss, _with_logits(outputs, logits[:num_in])
         return loss
 
     def _outlier_loss(self, in_logits: torch.Tensor, out_logits: torch.Tensor) -> torch.Tensor:
@@ -719,7 +717,7 @@ class OETrainer(Trainer):
         Position `t` predicts token `t + 1`; positions whose target label is -100 (padding) are skipped.
         Returns, per score of `oe_nlp.scores.LM_SEQUENCE_SCORES`, a float32 array with one value per
         sequence in the dataset's order: `"nll"` (mean negative log-likelihood per token, in nats; divide
-        by ln 2 for bits per token), `"uniform_ce"` and `"msp"`. Higher means more anomalous.
+        by ln 2 for bits per token), `"uniform_cross_entropy"` and `"msp"`. Higher means more anomalous.
 
         Each batch's `(B, L, V)` logits are reduced to `(B, 3)` scores before they are gathered, so memory
         does not grow with the dataset.
@@ -845,6 +843,14 @@ def _check_model_inputs(dataset: Any, role: str) -> None:
             "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`. "
             "Image datasets need a `pixel_values` column (see `oe_nlp.data.images.images_to_dataset`)."
         )
+
+
+def _with_logits(outputs: Any, logits: torch.Tensor) -> Any:
+    """Return the model outputs with their logits replaced, for dict and tuple outputs alike."""
+    if isinstance(outputs, dict):
+        outputs["logits"] = logits
+        return outputs
+    return (logits, *outputs[1:])
 
 
 def _token_mask(batch: dict[str, torch.Tensor], pad_id: int | None) -> torch.Tensor:

@@ -122,7 +122,7 @@ def test_lm_sequence_scores_match_float64_loops():
         uniform = np.mean([z[row, t].mean() - lse[i] for i, t in enumerate(kept)])
         msp = np.mean([-np.exp(z[row, t]).max() / np.exp(z[row, t]).sum() for t in kept])
         assert scores["nll"][row].item() == pytest.approx(nll, abs=1e-12)
-        assert scores["uniform_ce"][row].item() == pytest.approx(uniform, abs=1e-12)
+        assert scores["uniform_cross_entropy"][row].item() == pytest.approx(uniform, abs=1e-12)
         assert scores["msp"][row].item() == pytest.approx(msp, abs=1e-12)
 
 
@@ -230,7 +230,7 @@ def outlier_uniform_ce(model, tokenizer) -> float:
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return -float(lm_sequence_scores(logits.double(), batch["labels"])["uniform_ce"].mean())
+    return -float(lm_sequence_scores(logits.double(), batch["labels"])["uniform_cross_entropy"].mean())
 
 
 def test_outlier_exposure_keeps_outlier_predictions_near_uniform(tmp_path, word_tokenizer):
@@ -279,6 +279,10 @@ def test_task_detection_and_its_errors(tmp_path, word_tokenizer, labelled_datase
     classifier = OETrainer(model=make_tiny_bert(), args=lm_args(tmp_path), train_dataset=labelled_dataset)
     assert classifier.oe_task == "classification"
 
+    assert (
+        lm_trainer(tmp_path, word_tokenizer, make_tiny_gpt2(), ood_score="uniform_cross_entropy").oe_task
+        == "causal_lm"
+    )
     with pytest.raises(ValueError, match="not defined for language models"):
         lm_trainer(tmp_path, word_tokenizer, make_tiny_gpt2(), oe_loss="energy")
     with pytest.raises(ValueError, match="no per-sequence form"):
