@@ -8,6 +8,7 @@ Exposure", ICLR 2019). With no outlier dataset it is exactly `Trainer`.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -641,6 +642,8 @@ class OETrainer(Trainer):
         try:
             return super().push_to_hub(commit_message, blocking, token, revision, private, **kwargs)
         except HUB_ERRORS as error:
+            if getattr(error, "errno", None) in _LOCAL_WRITE_ERRNOS:
+                raise  # a local save failed (disk full, permissions): not a Hub problem
             step = "create repository" if self.hub_model_id is None else "upload"
             logger.error("Hub %s step failed for %s: %s", step, repo_id, error)
             raise hub_push_error(error, self.args.output_dir, repo_id, step) from error
@@ -843,6 +846,10 @@ def _check_model_inputs(dataset: Any, role: str) -> None:
             "e.g. `dataset.map(lambda batch: tokenizer(batch['text'], truncation=True), batched=True)`. "
             "Image datasets need a `pixel_values` column (see `oe_nlp.data.images.images_to_dataset`)."
         )
+
+
+# errno values of local write failures, which push_to_hub re-raises as they are instead of as Hub errors.
+_LOCAL_WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM}
 
 
 def _with_logits(outputs: Any, logits: torch.Tensor) -> Any:

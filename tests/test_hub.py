@@ -410,3 +410,24 @@ def test_publish_stops_cleanly_at_push(run_dir, tmp_path, monkeypatch, capsys):
     assert "| +OE | expected | 42.2 | 53.7 | 81.1 | 43.8 | 78.6 |" in card
     assert snapshot(run_copy / "oe") == before
     assert snapshot(run_copy / "baseline") == snapshot(run_dir / "baseline")
+
+
+def test_local_disk_error_is_not_reported_as_hub_failure(oe_copy, monkeypatch):
+    import errno
+
+    from transformers import AutoModelForSequenceClassification, Trainer
+
+    from oe_nlp.trainer import OETrainer, OETrainingArguments
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Trainer, "push_to_hub", disk_full)
+    trainer = OETrainer(
+        model=AutoModelForSequenceClassification.from_pretrained(oe_copy),
+        args=OETrainingArguments(str(oe_copy), report_to="none", hub_model_id="test-user/x"),
+    )
+
+    with pytest.raises(OSError, match="No space left") as raised:
+        trainer.push_to_hub()
+    assert not isinstance(raised.value, HubPushError)
