@@ -1,8 +1,8 @@
 """Peak memory of the language-model OE loss: the shared chunked log-sum-exp against log-softmax.
 
-Each variant runs in a fresh process: random logits of one PTB OE step (64 in-distribution + 64 outlier
+Each variant runs in a fresh process. Random logits of one PTB OE step (64 in-distribution + 64 outlier
 windows of 71 tokens over the 10,001-token PTB vocabulary, float32) go through the loss, forward and
-backward, and the process reports how far its peak resident memory rose above the memory held right
+backward. The process then reports how far its peak resident memory rose above the memory held right
 after the logits were allocated, less the size of the logits' gradient (as large as the logits, about
 350 MB), which any implementation needs. What remains is the loss's own overhead.
 

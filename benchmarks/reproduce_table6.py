@@ -1,6 +1,6 @@
 """Reproduce Table 6 of Hendrycks et al. (ICLR 2019): OE for PTB language models, word and character level.
 
-Runs `recipes/ptb_lm_oe.py` at each level (unless its run folder already holds a `results.json`) and writes
+Runs `recipes/ptb_lm_oe.py` at each level (unless its run folder already contains a `results.json`) and writes
 the `language_models` section of `docs/results.md`:
 
     OMP_NUM_THREADS=1 python benchmarks/reproduce_table6.py --data_dir ../shared/data --runs_dir runs

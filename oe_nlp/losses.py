@@ -170,7 +170,7 @@ def causal_lm_oe_losses(
       target of position ``t`` is ``in_labels[:, t + 1]`` and targets equal to -100 are skipped (the
       Hugging Face convention: labels are the unshifted input ids);
     * ``loss_oe``: mean over outlier predictions of ``logsumexp(z) - mean(z)``, the cross-entropy to the
-      uniform distribution over the vocabulary; position ``t`` counts when ``out_mask[:, t + 1]`` marks
+      uniform distribution over the vocabulary. Position ``t`` counts when ``out_mask[:, t + 1]`` marks
       token ``t + 1`` as real.
 
     Args:

@@ -67,7 +67,7 @@ def test_causal_lm_losses_match_float64_loops_with_padding():
     assert loss_oe.item() == pytest.approx(float64_uniform_ce(logits[3:].numpy(), out_mask.numpy()), abs=1e-5)
 
 
-def test_causal_lm_loss_gradients_equal_the_log_softmax_formulation():
+def test_causal_lm_loss_gradients_match_log_softmax():
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(4, 5, 9, generator=generator, requires_grad=True)
     in_labels = torch.randint(0, 9, (2, 5), generator=generator)
