@@ -11,9 +11,8 @@ Results go to temporary folders, so `docs/results.md` and `runs/` stay untouched
 
 `--variant` times a candidate speed-up without editing the library, by patching it in the child:
 
-- `unpacked_gru`: the recurrent classifier runs its GRU over the right-padded batch without packing and
-  reads each row's last-layer output at its last real token. A unidirectional RNN's output at step t
-  depends only on steps <= t, so the logits equal the packed ones up to floating-point rounding.
+- `unpacked_gru`: the recurrent classifier runs its GRU over every padded batch without packing (its
+  `dense_batch_share` set to 0), where by default it does so only for batches of mostly real tokens.
 - `group_by_length`: `--train_sampling_strategy group_by_length`. This changes which examples share a
   batch, so it changes the trained models and the published-protocol numbers.
 
@@ -109,33 +108,12 @@ def apply_variant(variant: str, reproduce: Any) -> None:
     if variant == "unpacked_gru":
         from oe_nlp.models import RecurrentForSequenceClassification
 
-        RecurrentForSequenceClassification._encode_last_token = encode_last_token_unpacked
+        RecurrentForSequenceClassification.dense_batch_share = 0.0
     elif variant == "group_by_length":
         from oe_nlp.experiment import TASKS
 
         flags = ["--train_sampling_strategy", "group_by_length"]
         reproduce.TASK_FLAGS = {task: reproduce.TASK_FLAGS.get(task, []) + flags for task in TASKS}
-
-
-def encode_last_token_unpacked(self: Any, input_ids: Any, mask: Any) -> Any:
-    """Return the last layer's output at each row's last real token, running the RNN without packing.
-
-    A drop-in for `RecurrentForSequenceClassification._encode_last_token`, used by the `unpacked_gru`
-    variant. Real tokens are moved to the front of each row first, as the packed version does.
-    """
-    import torch
-
-    lengths = mask.sum(dim=1)
-    empty_rows = torch.nonzero(lengths == 0).flatten().tolist()
-    if empty_rows:
-        raise ValueError(
-            f"attention_mask has no real token in batch rows {empty_rows}. Drop empty texts before tokenization."
-        )
-
-    real_first_order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-    compact_ids = torch.gather(input_ids, 1, real_first_order)[:, : int(lengths.max())]
-    outputs, _ = self.rnn(self.embed_tokens(compact_ids.long()))  # (batch, time, hidden)
-    return outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths - 1]
 
 
 def run_reproduction_child(arguments: argparse.Namespace) -> None:

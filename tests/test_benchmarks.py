@@ -1,4 +1,4 @@
-"""Tests of the benchmark helpers: formatting, stage timing, batch building and the unpacked-GRU variant."""
+"""Tests of the benchmark helpers: formatting, stage timing and batch building."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import bench_memory
 import bench_training
 import run_all
 
-from oe_nlp.models import RecurrentClassifierConfig, RecurrentForSequenceClassification
 from oe_nlp.trainer import concatenate_batches, outlier_batch_indices
 
 
@@ -118,34 +117,6 @@ def test_stage_table_other_excludes_substages():
         "| trec | other | 20.0 s | 20% |",
         "| trec | **total** | 100.0 s | 100% |",
     ]
-
-
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("padding_side", ["right", "left"])
-def test_unpacked_variant_matches_packed(cell, padding_side):
-    torch.manual_seed(0)
-    config = RecurrentClassifierConfig(vocab_size=40, embedding_dim=6, hidden_size=5, cell=cell, num_labels=3)
-    model = RecurrentForSequenceClassification(config).eval()
-    lengths = [7, 1, 4, 6]
-    input_ids = torch.full((4, 7), config.pad_token_id)
-    mask = torch.zeros((4, 7), dtype=torch.long)
-    for row, length in enumerate(lengths):
-        positions = slice(0, length) if padding_side == "right" else slice(7 - length, 7)
-        input_ids[row, positions] = torch.randint(2, 40, (length,))
-        mask[row, positions] = 1
-
-    packed = model(input_ids=input_ids, attention_mask=mask).logits
-    model._encode_last_token = bench_end_to_end.encode_last_token_unpacked.__get__(model)
-    unpacked = model(input_ids=input_ids, attention_mask=mask).logits
-
-    torch.testing.assert_close(unpacked, packed, rtol=0, atol=1e-6)
-
-
-def test_unpacked_variant_rejects_empty_row():
-    model = RecurrentForSequenceClassification(RecurrentClassifierConfig(vocab_size=10, num_labels=2))
-    mask = torch.tensor([[1, 1], [0, 0]]).bool()
-    with pytest.raises(ValueError, match=r"rows \[1\]"):
-        bench_end_to_end.encode_last_token_unpacked(model, torch.tensor([[2, 3], [1, 1]]), mask)
 
 
 def test_padded_batches_exact():
