@@ -318,7 +318,7 @@ def _check_model_folder(args: argparse.Namespace) -> None:
     supported = set(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES) | {RecurrentClassifierConfig.model_type}
     if config.model_type not in supported:
         raise ValueError(
-            f"{folder} holds a {config.model_type!r} model, but oe-nlp handles text sequence classifiers only. "
+            f"{folder} contains a {config.model_type!r} model, but oe-nlp handles text sequence classifiers only. "
             "Evaluate language models with recipes/ptb_lm_oe.py and image models with their recipe."
         )
 

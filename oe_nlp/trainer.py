@@ -719,8 +719,9 @@ class OETrainer(Trainer):
 
         Position `t` predicts token `t + 1`; positions whose target label is -100 (padding) are skipped.
         Returns, per score of `oe_nlp.scores.LM_SEQUENCE_SCORES`, a float32 array with one value per
-        sequence in the dataset's order: `"nll"` (mean negative log-likelihood per token, in nats; divide
-        by ln 2 for bits per token), `"uniform_cross_entropy"` and `"msp"`. Higher means more anomalous.
+        sequence in the dataset's order. `"nll"` is the mean negative log-likelihood per token in nats
+        (divide by ln 2 for bits per token); `"uniform_cross_entropy"` and `"msp"` follow. Higher means
+        more anomalous.
 
         Each batch's `(B, L, V)` logits are reduced to `(B, 3)` scores before they are gathered, so memory
         does not grow with the dataset.

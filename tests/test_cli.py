@@ -177,6 +177,6 @@ def test_cli_rejects_missing_folder_and_language_models(tmp_path, capsys):
     ).save_pretrained(tmp_path / "lm")
     assert main(["score", str(tmp_path / "lm")]) == 2
     assert (
-        "holds a 'oe_lstm_lm' model, but oe-nlp handles text sequence classifiers only"
+        "contains a 'oe_lstm_lm' model, but oe-nlp handles text sequence classifiers only"
         in capsys.readouterr().err
     )

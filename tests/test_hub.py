@@ -412,7 +412,7 @@ def test_publish_stops_cleanly_at_push(run_dir, tmp_path, monkeypatch, capsys):
     assert snapshot(run_copy / "baseline") == snapshot(run_dir / "baseline")
 
 
-def test_local_disk_error_is_not_reported_as_hub_failure(oe_copy, monkeypatch):
+def test_disk_error_is_not_hub_error(oe_copy, monkeypatch):
     import errno
 
     from transformers import AutoModelForSequenceClassification, Trainer
