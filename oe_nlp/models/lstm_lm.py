@@ -18,7 +18,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
 from transformers.utils import logging
 
-from .recurrent import IGNORE_INDEX, _validate_input_ids
+from .recurrent import IGNORE_INDEX, _validate_input_ids, check_positive_sizes
 
 logger = logging.get_logger(__name__)
 
@@ -61,7 +61,12 @@ class LSTMLMConfig(PretrainedConfig):
         eos_token_id: int = 2,
         **kwargs,
     ) -> None:
-        _validate_sizes(vocab_size, embedding_size, hidden_size, num_layers)
+        check_positive_sizes(
+            vocab_size=vocab_size,
+            embedding_size=embedding_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+        )
         _validate_dropout_and_tying(dropout, tie_word_embeddings, embedding_size, hidden_size)
         _validate_token_ids(vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id)
 
@@ -75,18 +80,6 @@ class LSTMLMConfig(PretrainedConfig):
         self.eos_token_id = eos_token_id
 
         super().__init__(**kwargs)
-
-
-def _validate_sizes(vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int) -> None:
-    sizes = {
-        "vocab_size": vocab_size,
-        "embedding_size": embedding_size,
-        "hidden_size": hidden_size,
-        "num_layers": num_layers,
-    }
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
 def _validate_dropout_and_tying(

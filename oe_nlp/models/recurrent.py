@@ -86,6 +86,13 @@ class RecurrentClassifierConfig(PretrainedConfig):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
+def check_positive_sizes(**sizes: int) -> None:
+    """Raise ValueError naming the first size argument that is not a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
 def _validate_config_values(
     vocab_size: int,
     embedding_dim: int,
@@ -99,15 +106,9 @@ def _validate_config_values(
     if cell not in RECURRENT_CELLS:
         raise ValueError(f"Unknown recurrent cell {cell!r}. Set cell to one of {sorted(RECURRENT_CELLS)}.")
 
-    sizes = {
-        "vocab_size": vocab_size,
-        "embedding_dim": embedding_dim,
-        "hidden_size": hidden_size,
-        "num_layers": num_layers,
-    }
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    check_positive_sizes(
+        vocab_size=vocab_size, embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers
+    )
 
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
@@ -242,9 +243,8 @@ class RecurrentForSequenceClassification(PreTrainedModel):
         compact_ids = torch.gather(input_ids, 1, real_first_order)
 
         # Packing costs a sort and per-step bookkeeping, which only pays off when rows differ much in
-        # length. For batches that are mostly real tokens (long posts cut at max_length), running the
-        # RNN over the padding and reading each row's output at its last real token is faster and
-        # gives the same states, because padding comes after the last real token.
+        # length. Batches of mostly real tokens (long posts cut at max_length) run faster unpacked. Each
+        # row's output is read at its last real token, which padding after it cannot change.
         if lengths.sum() >= self.dense_batch_share * lengths.numel() * lengths.max():
             compact_ids = compact_ids[:, : int(lengths.max())]
             outputs, _ = self.rnn(self.embed_tokens(compact_ids.long()))  # (batch, time, hidden)
