@@ -282,8 +282,8 @@ def evaluate_lm_ood_suite(
     """Evaluate a causal language model on an OOD suite of token windows.
 
     Every window of the in-distribution test set and of each OOD set is scored (see
-    `OETrainer.predict_sequence_scores`), and each OOD set is compared with the whole test set once: the
-    OOD sets of language models are small, so there is nothing to resample, and every standard deviation
+    `OETrainer.predict_sequence_scores`). Each OOD set is compared with the whole test set once, because
+    the OOD sets of language models are small and there is nothing to resample. Every standard deviation
     is 0.
 
     Args:

@@ -407,7 +407,7 @@ def train_stage(
 ) -> tuple[OETrainer, float]:
     """Train `model` (with Outlier Exposure when `outliers` is given), save it, and return the trainer.
 
-    `data` holds `"splits"` (with `"train"` and optionally `eval_split`) and `"tokenizer"` (None for
+    `data` contains `"splits"` (with `"train"` and optionally `eval_split`) and `"tokenizer"` (None for
     images). The OE settings, with `outlier_name` as the outlier corpus, go into the saved config.json.
     The text, language-model and image recipes all train through this function.
     """

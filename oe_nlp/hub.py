@@ -461,7 +461,7 @@ def build_model_card(
         **template_kwargs: Further variables for a custom template.
 
     Returns:
-        A `huggingface_hub.ModelCard` whose metadata holds the `model-index` results.
+        A `huggingface_hub.ModelCard` whose metadata contains the `model-index` results.
     """
     oe_settings = config_record(config, OE_CONFIG_KEY)
     detector = config_record(config, DETECTOR_CONFIG_KEY)
@@ -555,7 +555,7 @@ def push_folder_to_hub(
 
     Raises:
         FileNotFoundError: If `folder` has no `config.json`.
-        HubPushError: If the Hub cannot be reached or rejects the upload. The message says how to retry.
+        HubPushError: If the Hub cannot be reached or rejects the upload. The message gives the retry command.
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():

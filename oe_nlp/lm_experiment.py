@@ -236,7 +236,7 @@ def reuse_baseline(path: str, args: OETrainingArguments, data: dict[str, Any]) -
     """Load a trained baseline instead of training one, and save a copy as this run's baseline.
 
     The PTB tokenizer is rebuilt from the training split, so its ids equal those of the run that trained
-    the model; a model whose vocabulary size differs is rejected.
+    the model. A model whose vocabulary size differs is rejected.
     """
     model = AutoModelForCausalLM.from_pretrained(path)
     if model.config.vocab_size != len(data["tokenizer"]):

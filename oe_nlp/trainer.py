@@ -582,7 +582,7 @@ class OETrainer(Trainer):
 
         Replaces the `Trainer` card with one that records the OE settings, the data sets and the OOD
         results (see `oe_nlp.hub.build_model_card`). `ood_report` defaults to the `results.json` in
-        `args.output_dir`; without either, the card is not written and a warning says why. Other
+        `args.output_dir`; without either, the card is not written and a warning gives the reason. Other
         `Trainer.create_model_card` arguments (language, tasks, dataset tags) are ignored.
         """
         if not self.is_world_process_zero():
@@ -629,7 +629,7 @@ class OETrainer(Trainer):
 
         Works as `Trainer.push_to_hub`, with the card of `create_model_card` (pass `ood_report=` and
         `baseline_report=` through `kwargs`). When the Hub cannot be reached or rejects the upload, a
-        `HubPushError` says what failed and how to retry. The repository is created before anything
+        `HubPushError` names the failed step and the retry command. The repository is created before anything
         is written, so a failure there leaves every local file as it was.
 
         NOTE: with `blocking=False` the upload runs in the background, and its errors surface only

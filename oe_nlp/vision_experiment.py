@@ -4,7 +4,7 @@ As for text (`oe_nlp.experiment`), one experiment trains a baseline classifier a
 of it with Outlier Exposure. Both are evaluated on the task's OOD suite with the resampling protocol of
 `oe_nlp.evaluation`, and each gets `results.json`, `results.md` and plots, plus a comparison of the two.
 Images pass through the same `OETrainer`: in-distribution and outlier images are concatenated into one
-forward pass, so batch norm sees both. FPR95 is the headline metric for images, as in Hendrycks,
+forward pass, so the batch norm statistics cover both. FPR95 is the headline metric for images, as in Hendrycks,
 Mazeika and Dietterich, "Deep Anomaly Detection with Outlier Exposure" (ICLR 2019), Table 1.
 """
 

@@ -10,7 +10,7 @@ the Hub, so `--outlier_dataset` names a local folder, an .npz file or a Hub id:
     python recipes/cifar10_oe.py --outlier_dataset /data/300K_random_images.npz --output_dir runs/cifar10
 
 This needs a GPU to finish in hours. Without network access it stops at the first Hub download with a
-ConnectionError that says so.
+ConnectionError naming the missing network access.
 """
 
 from oe_nlp.vision_experiment import vision_recipe_main

@@ -205,8 +205,8 @@ def test_first_step_loss_matches_float64_reference(tmp_path, word_tokenizer):
 
 def test_training_with_zero_weight_equals_trainer(tmp_path, word_tokenizer):
     oe_model, plain_model = make_tiny_gpt2(), make_tiny_gpt2()
-    # transformers 5.25 infers the loss type from the class name, which fails for `GPT2LMHeadModel`; its
-    # Trainer then counts position 0 as a target and divides the summed loss by too many tokens.
+    # transformers 5.25 infers the loss type from the class name, which fails for `GPT2LMHeadModel`. Its
+    # Trainer then counts position 0 as a target, so it divides the summed loss by too many tokens.
     plain_model.loss_type = "ForCausalLM"
     # SGD: Adam would magnify float noise in gradients that are exactly zero in theory (attention key biases).
     lm_trainer(

@@ -1,7 +1,7 @@
 """Model cards, OE settings in config.json and Hub uploads, against a local stand-in for the Hub.
 
 `recipe_model_run` trains the SST-2 recipe once per test session on the fixtures (3 steps per stage)
-with `--push_to_hub` and a stub `HfApi` that records the upload; test_detector.py and test_cli.py reuse
+with `--push_to_hub` and a stub `HfApi` that records the upload. test_detector.py and test_cli.py reuse
 the same run folder.
 """
 
