@@ -29,7 +29,14 @@ from transformers import (
 )
 from transformers.utils import logging
 
-from .data.lm import DEFAULT_SEQ_LEN, LEVELS, load_lm_datasets, load_lm_ood_suite, load_lm_outlier_dataset
+from .data.lm import (
+    DEFAULT_SEQ_LEN,
+    LEVELS,
+    TEXT_MAPPINGS,
+    load_lm_datasets,
+    load_lm_ood_suite,
+    load_lm_outlier_dataset,
+)
 from .evaluation import OODReport, comparison_markdown, evaluate_lm_ood_suite, write_text_atomic
 from .experiment import train_stage
 from .models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
@@ -40,17 +47,26 @@ logger = logging.get_logger(__name__)
 
 _PAPER = 'Hendrycks, Mazeika and Dietterich, "Deep Anomaly Detection with Outlier Exposure", ICLR 2019'
 
-# Table 6 of Hendrycks et al.: mean over the five EWT genres, anomaly score = bits per word/character.
+# Table 6 of Hendrycks et al.: mean over the five EWT genres.
 PUBLISHED_TABLE6: dict[str, dict[str, dict[str, float]]] = {
     "word": {
-        "BPW baseline": {"fpr90": 48.5, "auroc": 81.2, "aupr_out": 44.0},
+        "Baseline": {"fpr90": 48.5, "auroc": 81.2, "aupr_out": 44.0},
         "+OE": {"fpr90": 0.98, "auroc": 99.2, "aupr_out": 97.8},
     },
     "char": {
-        "BPC baseline": {"fpr90": 99.0, "auroc": 77.5, "aupr_out": 76.0},
+        "Baseline": {"fpr90": 99.0, "auroc": 77.5, "aupr_out": 76.0},
         "+OE": {"fpr90": 89.4, "auroc": 86.3, "aupr_out": 86.7},
     },
 }
+
+# The score each level's published rows are compared with. Table 6 names bits per word or character, but
+# the paper's released evaluation (`NLP_language_modeling/eval_ood.py`) scores with the mean log-softmax,
+# the negated uniform cross-entropy, and leaves the NLL line commented out. Under the paper's text mapping
+# a third of EWT's words become `<unk>`, which the LM predicts easily. EWT's NLL is then lower than PTB's
+# (AUROC 23 here), so the NLL cannot give the published word-level baseline of 81, while the uniform
+# cross-entropy gives 84. At character level the NLL is kept, as the paper's text says. Measured
+# numbers: docs/experiments.md.
+PUBLISHED_SCORE = {"word": "uniform_cross_entropy", "char": "nll"}
 PUBLISHED_SOURCE = _PAPER + ", Table 6 (PTB language models, mean over five EWT genres)"
 
 
@@ -74,10 +90,24 @@ class LMDataArguments:
     max_outlier_windows: int | None = field(
         default=None, metadata={"help": "Keep only the first N WikiText-2 outlier windows."}
     )
+    text_mapping: str = field(
+        default="ptb",
+        metadata={"help": "How WikiText-2 and EWT text reaches PTB's vocabulary: 'ptb' lower-cases it, writes "
+                  "numbers as N and drops punctuation, as PTB's text is; 'paper' (word level) looks tokens up "
+                  "as written, as the paper's code did, so capitals, numbers and punctuation become <unk>."},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"Unknown `level`={self.level!r}. Choose one of {list(LEVELS)}.")
+        if self.text_mapping not in TEXT_MAPPINGS:
+            raise ValueError(
+                f"Unknown `text_mapping`={self.text_mapping!r}. Choose one of {list(TEXT_MAPPINGS)}."
+            )
+        if self.text_mapping == "paper" and self.level != "word":
+            raise ValueError(
+                "`text_mapping`='paper' exists at word level only. Use --text_mapping ptb with --level char."
+            )
 
 
 @dataclass
@@ -154,7 +184,9 @@ LM_TRAINING_DEFAULTS: dict[str, Any] = {
     "ood_score": "nll",
 }
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "word": {},
+    # Measured at word level (docs/experiments.md): with the paper's text mapping, OE weight 0.1 raised test
+    # perplexity by 2.5% and weight 0.5 by 5.8%, for the same AUROC (99.5 and 99.6).
+    "word": {"text_mapping": "paper", "oe_weight": 0.1, "ood_score": PUBLISHED_SCORE["word"]},
     "char": {
         "num_train_epochs": 1.0,
         "learning_rate": 2e-3,
@@ -194,9 +226,16 @@ def prepare_lm_data(data_args: LMDataArguments) -> dict[str, Any]:
             range(min(data_args.max_train_windows, len(splits["train"])))
         )
     outliers = load_lm_outlier_dataset(
-        tokenizer, data_args.data_dir, data_args.level, data_args.seq_len, data_args.max_outlier_windows
+        tokenizer,
+        data_args.data_dir,
+        data_args.level,
+        data_args.seq_len,
+        data_args.max_outlier_windows,
+        mapping=data_args.text_mapping,
     )
-    ood = load_lm_ood_suite(tokenizer, data_args.data_dir, data_args.level, data_args.seq_len)
+    ood = load_lm_ood_suite(
+        tokenizer, data_args.data_dir, data_args.level, data_args.seq_len, mapping=data_args.text_mapping
+    )
     return {"splits": splits, "tokenizer": tokenizer, "outliers": outliers, "ood": ood}
 
 
@@ -301,7 +340,6 @@ def run_lm_experiment(
             f"the model folder, e.g. `hf upload <your-name>/<repo> {output_dir / 'oe'}`."
         )
     data = prepare_lm_data(data_args)
-    unit = "BPW" if data_args.level == "word" else "BPC"
 
     # ---- Baseline: the language model alone ----
     baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
@@ -313,9 +351,7 @@ def run_lm_experiment(
     else:
         model = build_lm(model_args, data["tokenizer"])
         baseline_trainer, baseline_seconds = train_lm_stage(model, baseline_args, data)
-    baseline = evaluate_lm_stage(
-        baseline_trainer, f"{unit} baseline", data, experiment_args, output_dir / "baseline"
-    )
+    baseline = evaluate_lm_stage(baseline_trainer, "Baseline", data, experiment_args, output_dir / "baseline")
 
     # ---- Outlier Exposure: fine-tune a copy of the baseline ----
     oe_args = dataclasses.replace(
@@ -347,7 +383,7 @@ def lm_comparison_markdown(reports: Mapping[str, OODReport], level: str, scores:
     sections = ["\n".join(lines) + "\n"]
 
     for score in scores:
-        reference = PUBLISHED_TABLE6[level] if score == "nll" else None
+        reference = PUBLISHED_TABLE6[level] if score == PUBLISHED_SCORE[level] else None
         table = comparison_markdown(list(reports.values()), score, reference, reference_label="published")
         title = {
             "nll": "bits per token",
@@ -396,6 +432,7 @@ def lm_recipe_main(argv: list[str] | None = None) -> dict[str, OODReport]:
 
 __all__ = [
     "LM_TRAINING_DEFAULTS",
+    "PUBLISHED_SCORE",
     "PUBLISHED_TABLE6",
     "LMDataArguments",
     "LMExperimentArguments",

@@ -201,6 +201,39 @@ def test_map_char_level(line: str, expected: str) -> None:
     assert map_to_ptb_vocabulary(line, CHAR_VOCABULARY, "char") == expected
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Case, digits and punctuation kept, so "The", "2011", "1,000", "," and "." are all <unk>.
+        (
+            " The game 's deal was sold in 2011 , 1 @,@ 000 copies . ",
+            "<unk> game 's deal was sold in <unk> <unk> <unk> copies <unk>",
+        ),
+        # Clitics are still split as PTB does. "He" and "Smith" are unknown with their capitals.
+        ("He didn't know, Mr. Smith.", "<unk> did n't know <unk> <unk> <unk> <unk>"),
+        # A symbol PTB has stays.
+        ("for $5", "for $ <unk>"),
+    ],
+)
+def test_map_word_level_as_the_paper(line: str, expected: str) -> None:
+    assert map_to_ptb_vocabulary(line, WORD_VOCABULARY, "word", mapping="paper") == expected
+
+
+def test_map_paper_mapping_can_drop_punctuation() -> None:
+    mapped = map_to_ptb_vocabulary(
+        "He did n't know , it .", WORD_VOCABULARY, "word", mapping="paper", drop_punctuation=True
+    )
+
+    assert mapped == "<unk> did n't know it"
+
+
+def test_map_mapping_errors() -> None:
+    with pytest.raises(ValueError, match=r"Unknown text mapping 'raw'. Set it to one of \['ptb', 'paper'\]"):
+        map_to_ptb_vocabulary("a", WORD_VOCABULARY, "word", mapping="raw")
+    with pytest.raises(ValueError, match="word level only.*Use mapping='ptb'"):
+        map_to_ptb_vocabulary("a", CHAR_VOCABULARY, "char", mapping="paper")
+
+
 def test_map_unknown_level() -> None:
     with pytest.raises(ValueError, match="Unknown level 'byte'"):
         map_to_ptb_vocabulary("a", WORD_VOCABULARY, "byte")
@@ -435,6 +468,27 @@ def test_ewt_suite_windows(level: str, word_tokenizer, char_tokenizer) -> None:
 
         assert windows == lm_windows(stream, window=len(windows[0]), stride=len(windows[0]) - 1)
         assert len(windows[0]) == (71 if level == "word" else 151)
+
+
+def test_paper_mapping_reaches_both_corpora(word_tokenizer) -> None:
+    vocabulary = word_tokenizer.get_vocab()
+    suite = load_lm_ood_suite(word_tokenizer, FIXTURE_DATA, "word", mapping="paper")
+    first_row = _ewt_rows("answers")[0]["text"]
+    expected = map_to_ptb_vocabulary(first_row, vocabulary, "word", mapping="paper").split() + ["<eos>"]
+    tokens = word_tokenizer.convert_ids_to_tokens(suite["ewt_answers"][0]["input_ids"])
+
+    assert tokens[: len(expected)] == expected
+
+    outliers = load_lm_outlier_dataset(word_tokenizer, FIXTURE_DATA, "word", mapping="paper")
+    default = load_lm_outlier_dataset(word_tokenizer, FIXTURE_DATA, "word")
+    unk = word_tokenizer.unk_token_id
+
+    def unk_share(dataset):
+        ids = [token for window in dataset["input_ids"] for token in window[1:]]
+        return ids.count(unk) / len(ids)
+
+    # Capitals, numbers and punctuation become <unk> instead of being rewritten or dropped.
+    assert unk_share(outliers) > unk_share(default) + 0.05
 
 
 def test_ewt_first_answers_window(word_tokenizer) -> None:

@@ -51,7 +51,7 @@ def test_recipe_reports_perplexity_and_auroc_of_its_saved_models(ptb_run):
         model = AutoModelForCausalLM.from_pretrained(output_dir / key)
         tokenizer = AutoTokenizer.from_pretrained(output_dir / key)
         splits, _ = load_lm_datasets(FIXTURE_DATA, "word", tokenizer=tokenizer)
-        ood = load_lm_ood_suite(tokenizer, FIXTURE_DATA, "word")
+        ood = load_lm_ood_suite(tokenizer, FIXTURE_DATA, "word", mapping=summary["data"]["text_mapping"])
 
         in_nll, token_mean = float64_window_nll(model, splits["test"])
         reported = summary["reports"][key]["config"]["perplexity"]["test"]
@@ -69,12 +69,20 @@ def test_recipe_reports_perplexity_and_auroc_of_its_saved_models(ptb_run):
 def test_recipe_writes_the_comparison_with_published_rows(ptb_run):
     output_dir, _ = ptb_run
     text = (output_dir / "results.md").read_text()
-    assert "| BPW baseline (published) | 48.5 | - | 81.2 | 44.0 | - |" in text
+    # At word level the published rows sit under the uniform cross-entropy, the score of the paper's code.
+    published_table = text.split("score `uniform_cross_entropy`")[1].split("Mean over")[0]
+    assert "| Baseline (published) | 48.5 | - | 81.2 | 44.0 | - |" in published_table
+    assert "(published)" not in text.split("score `uniform_cross_entropy`")[0]
     assert "Test perplexity" in text
 
 
 def test_level_defaults_and_argument_errors():
+    data_args, _, training_args, _ = parse_lm_arguments(["--output_dir", "x"])
+    assert (data_args.text_mapping, training_args.oe_weight) == ("paper", 0.1)
+    assert training_args.ood_score == "uniform_cross_entropy"
+
     data_args, model_args, training_args, _ = parse_lm_arguments(["--level", "char", "--output_dir", "x"])
+    assert data_args.text_mapping == "ptb"
     assert (data_args.level, training_args.num_train_epochs, model_args.embedding_size) == ("char", 1.0, 64)
     assert training_args.ood_score == "nll"
     assert training_args.oe_weight == 0.1
@@ -83,6 +91,10 @@ def test_level_defaults_and_argument_errors():
 
     with pytest.raises(ValueError, match="Unknown `level`='bytes'"):
         LMDataArguments(level="bytes")
+    with pytest.raises(ValueError, match="Unknown `text_mapping`='raw'"):
+        LMDataArguments(text_mapping="raw")
+    with pytest.raises(ValueError, match="word level only. Use --text_mapping ptb"):
+        LMDataArguments(level="char", text_mapping="paper")
     with pytest.raises(ValueError, match=r"Unknown score\(s\) \['energy'\]"):
         LMExperimentArguments(eval_scores="nll,energy")
 

@@ -48,6 +48,10 @@ SPACE_SYMBOL = "_"
 DEFAULT_SEQ_LEN = {"word": 70, "char": 150}
 
 PTB_SPLIT_NAMES = ("train", "validation", "test")
+
+# The two mappings of outlier and OOD text into PTB's vocabulary (see `map_to_ptb_vocabulary`). "ptb"
+# rewrites the text in PTB's form first. "paper" looks tokens up as written, as Hendrycks et al.'s code did.
+TEXT_MAPPINGS = ("ptb", "paper")
 EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 
 # The tokens of PTB's training text that contain no letter or digit. Punctuation such as "," or
@@ -194,9 +198,20 @@ def build_lm_tokenizer(train_lines: Iterable[str], level: str = "word") -> PreTr
     return tokenizer
 
 
-def _ptb_tokens(line: str) -> list[str]:
-    """Lower-case a line and split it into tokens the way PTB's tokenizer would."""
-    text = normalize_text(line.translate(_QUOTE_CHARACTERS), lowercase=True)
+def _check_mapping(mapping: str, level: str) -> None:
+    if mapping not in TEXT_MAPPINGS:
+        raise ValueError(f"Unknown text mapping {mapping!r}. Set it to one of {list(TEXT_MAPPINGS)}.")
+
+    if mapping == "paper" and level != "word":
+        raise ValueError(
+            "The 'paper' text mapping exists at word level only: at character level the paper lower-cased "
+            "the text and dropped characters PTB lacks, which is what the 'ptb' mapping does. Use mapping='ptb'."
+        )
+
+
+def _ptb_tokens(line: str, lowercase: bool = True) -> list[str]:
+    """Split a line into tokens the way PTB's tokenizer would, lower-casing it when `lowercase` is true."""
+    text = normalize_text(line.translate(_QUOTE_CHARACTERS), lowercase=lowercase)
     text = _WIKITEXT_NEGATION.sub(r"\1 n't", text)
     text = _NEGATION.sub(r"\1 n't", text)
     text = _CLITIC.sub(r"\1 '\2", text)
@@ -249,11 +264,12 @@ def map_to_ptb_vocabulary(
     vocabulary: Collection[str],
     level: str = "word",
     *,
-    drop_punctuation: bool = True,
+    mapping: str = "ptb",
+    drop_punctuation: bool | None = None,
 ) -> str:
     """Rewrite a line of outlier or OOD text in the form of PTB's text, within its vocabulary.
 
-    The steps, in order:
+    With `mapping="ptb"` (the default) the steps are, in order:
 
     1. `normalize_text` joins WikiText's `@-@`, `@,@` and `@.@` to their neighbours
        (`10 @-@ year` -> `10-year`, `1 @,@ 000` -> `1,000`), undoes PTB bracket escapes and
@@ -273,31 +289,42 @@ def map_to_ptb_vocabulary(
     A token without letters or digits (punctuation) that PTB lacks is dropped when
     `drop_punctuation` is true, because Mikolov's PTB has no punctuation. With
     `drop_punctuation=False` it becomes `<unk>` at word level and keeps its known characters at
-    character level. The code of Hendrycks et al. (2019) (`hendrycks/outlier-exposure`,
-    `NLP_language_modeling/data.py`) looked words up as they were, so its punctuation became
-    `<unk>`, and it did not lower-case.
+    character level.
+
+    `mapping="paper"` (word level only) follows the code of Hendrycks et al. (2019)
+    (`hendrycks/outlier-exposure`, `NLP_language_modeling/data.py`), which looked each word up as
+    it was written: steps 1 and 2 run without lower-casing, step 3 is skipped, and punctuation is
+    kept, so capitalised words, numbers and punctuation all become `<unk>` (PTB is lower-case, writes
+    numbers as `N` and has no punctuation). A test text's share of `<unk>` then differs from PTB's
+    far more than its wording does.
 
     Args:
         line: One line of text, such as a WikiText sentence or an EWT sentence.
         vocabulary: The tokenizer's tokens, e.g. `tokenizer.get_vocab()`: words at word level,
             characters at character level.
         level: "word" or "char".
-        drop_punctuation: Whether punctuation outside PTB is dropped instead of mapped.
+        mapping: "ptb" or "paper", as above.
+        drop_punctuation: Whether punctuation outside PTB is dropped instead of mapped. None means
+            true for "ptb" and false for "paper".
 
     Returns:
         The mapped tokens joined by single spaces, possibly empty. At character level the words
         are separated by spaces too, which the tokenizer turns into `SPACE_SYMBOL`.
 
     Raises:
-        ValueError: If `level` is unknown.
+        ValueError: If `level` or `mapping` is unknown, or `mapping="paper"` is asked at character level.
     """
     _check_level(level)
+    _check_mapping(mapping, level)
+    paper = mapping == "paper"
+    if drop_punctuation is None:
+        drop_punctuation = not paper
 
     mapped = []
-    for token in _ptb_tokens(line):
+    for token in _ptb_tokens(line, lowercase=not paper):
         if token == UNK_TOKEN:
             mapped_token = UNK_TOKEN
-        elif _is_number(token):
+        elif _is_number(token) and not paper:
             mapped_token = "N"
         elif level == "word":
             mapped_token = _map_word(token, vocabulary, drop_punctuation)
@@ -488,9 +515,11 @@ def wikitext_lm_lines(lines: Iterable[str]) -> list[str]:
     return sentences
 
 
-def _mapped_lines(texts: Iterable[str], tokenizer: PreTrainedTokenizerFast, level: str) -> list[str]:
+def _mapped_lines(
+    texts: Iterable[str], tokenizer: PreTrainedTokenizerFast, level: str, mapping: str
+) -> list[str]:
     vocabulary = tokenizer.get_vocab()
-    return [map_to_ptb_vocabulary(text, vocabulary, level) for text in texts]
+    return [map_to_ptb_vocabulary(text, vocabulary, level, mapping=mapping) for text in texts]
 
 
 def load_lm_outlier_dataset(
@@ -499,6 +528,7 @@ def load_lm_outlier_dataset(
     level: str = "word",
     seq_len: int | None = None,
     max_windows: int | None = None,
+    mapping: str = "ptb",
 ) -> datasets.Dataset:
     """Load WikiText-2's training split as outlier windows in PTB's vocabulary.
 
@@ -513,6 +543,7 @@ def load_lm_outlier_dataset(
         level: "word" or "char", the level of `tokenizer`.
         seq_len: Next-token predictions per window. Defaults to 70 (word) or 150 (char).
         max_windows: Keep only the first `max_windows` windows. None keeps all.
+        mapping: "ptb" or "paper", the `mapping` of `map_to_ptb_vocabulary`.
 
     Returns:
         A Dataset with the columns `input_ids` and `attention_mask`.
@@ -521,6 +552,7 @@ def load_lm_outlier_dataset(
         ValueError: If an argument is invalid or no window is left.
     """
     _check_level(level)
+    _check_mapping(mapping, level)
     seq_len = _resolve_seq_len(seq_len, level)
     if max_windows is not None and (
         isinstance(max_windows, bool) or not isinstance(max_windows, int) or max_windows < 1
@@ -528,7 +560,7 @@ def load_lm_outlier_dataset(
         raise ValueError(f"max_windows must be a positive integer or None, got {max_windows!r}.")
 
     raw_lines = load_text_dataset("wikitext2", "train", data_dir, lowercase=False)["text"]
-    mapped = _mapped_lines(wikitext_lm_lines(raw_lines), tokenizer, level)
+    mapped = _mapped_lines(wikitext_lm_lines(raw_lines), tokenizer, level, mapping)
     stream = _nonempty_stream(mapped, tokenizer, "The WikiText-2 outlier corpus")
 
     dataset = _windows_dataset(stream, seq_len, max_windows)
@@ -541,6 +573,7 @@ def load_lm_ood_suite(
     data_dir: PathLike | None = None,
     level: str = "word",
     seq_len: int | None = None,
+    mapping: str = "ptb",
 ) -> dict[str, datasets.Dataset]:
     """Load the five English Web Treebank genres as OOD windows in PTB's vocabulary.
 
@@ -553,6 +586,7 @@ def load_lm_ood_suite(
             `$OE_NLP_DATA_DIR` is used, else the Hub.
         level: "word" or "char", the level of `tokenizer`.
         seq_len: Next-token predictions per window. Defaults to 70 (word) or 150 (char).
+        mapping: "ptb" or "paper", the `mapping` of `map_to_ptb_vocabulary`.
 
     Returns:
         "ewt_answers", "ewt_email", "ewt_newsgroup", "ewt_reviews", "ewt_weblog" -> Dataset with
@@ -562,13 +596,15 @@ def load_lm_ood_suite(
         ValueError: If an argument is invalid or a genre has no sentence.
     """
     _check_level(level)
+    _check_mapping(mapping, level)
     seq_len = _resolve_seq_len(seq_len, level)
 
     suite = {}
     for genre in EWT_GENRES:
         name = f"ewt_{genre}"
         texts = load_text_dataset(name, "test", data_dir, lowercase=False)["text"]
-        stream = _nonempty_stream(_mapped_lines(texts, tokenizer, level), tokenizer, f"The OOD set {name!r}")
+        mapped = _mapped_lines(texts, tokenizer, level, mapping)
+        stream = _nonempty_stream(mapped, tokenizer, f"The OOD set {name!r}")
         suite[name] = _windows_dataset(stream, seq_len)
         logger.info(
             "%s: %d sentences, %d tokens, %d windows", name, len(texts), len(stream), len(suite[name])
