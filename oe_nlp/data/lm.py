@@ -48,11 +48,11 @@ SPACE_SYMBOL = "_"
 DEFAULT_SEQ_LEN = {"word": 70, "char": 150}
 
 PTB_SPLIT_NAMES = ("train", "validation", "test")
+EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 
 # The two mappings of outlier and OOD text into PTB's vocabulary (see `map_to_ptb_vocabulary`). "ptb"
 # rewrites the text in PTB's form first. "paper" looks tokens up as written, as Hendrycks et al.'s code did.
 TEXT_MAPPINGS = ("ptb", "paper")
-EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 
 # The tokens of PTB's training text that contain no letter or digit. Punctuation such as "," or
 # "." does not occur in Mikolov's PTB because his preprocessing removed it.
