@@ -126,11 +126,11 @@ def render_section(results: dict[str, tuple[dict, str, float | None]]) -> str:
         ),
         (
             "Text mapping and score: at word level, WikiText-2 and EWT tokens are looked up as written, as the "
-            "paper's code did (`--text_mapping paper`), so capitals, numbers and punctuation become `<unk>`; "
-            "the first table uses the negated uniform cross-entropy, the score of the paper's released "
-            "evaluation code. At character level, text is lower-cased and characters PTB lacks are dropped "
-            "(`--text_mapping ptb`), and the first table uses bits per character. docs/experiments.md shows "
-            "why and what the word level gives with PTB-style text.\n"
+            "code of Hendrycks et al. did (`--text_mapping paper`). Capitals, numbers and punctuation then "
+            "become `<unk>`. The first word-level table uses the negated uniform cross-entropy, the score of "
+            "their released evaluation code. At character level, text is lower-cased and characters PTB lacks "
+            "are dropped (`--text_mapping ptb`), and the first table uses bits per character. "
+            "docs/experiments.md shows why, and what the word level gives with PTB-style text.\n"
         ),
     ]
     for level, (summary, command, minutes) in results.items():

@@ -60,11 +60,11 @@ PUBLISHED_TABLE6: dict[str, dict[str, dict[str, float]]] = {
 }
 
 # The score each level's published rows are compared with. Table 6 names bits per word or character, but
-# the paper's released evaluation (`NLP_language_modeling/eval_ood.py`) scores with the mean log-softmax,
-# the negated uniform cross-entropy, and leaves the NLL line commented out. Under the paper's text mapping
+# Hendrycks et al.'s released evaluation (`NLP_language_modeling/eval_ood.py`) scores with the mean log-softmax,
+# the negated uniform cross-entropy, and leaves the NLL line commented out. Under their text mapping
 # a third of EWT's words become `<unk>`, which the LM predicts easily. EWT's NLL is then lower than PTB's
 # (AUROC 23 here), so the NLL cannot give the published word-level baseline of 81, while the uniform
-# cross-entropy gives 84. At character level the NLL is kept, as the paper's text says. Measured
+# cross-entropy gives 84. At character level the NLL is kept, as Table 6 names it. Measured
 # numbers: docs/experiments.md.
 PUBLISHED_SCORE = {"word": "uniform_cross_entropy", "char": "nll"}
 PUBLISHED_SOURCE = _PAPER + ", Table 6 (PTB language models, mean over five EWT genres)"
@@ -94,7 +94,7 @@ class LMDataArguments:
         default="ptb",
         metadata={"help": "How WikiText-2 and EWT text reaches PTB's vocabulary: 'ptb' lower-cases it, writes "
                   "numbers as N and drops punctuation, as PTB's text is; 'paper' (word level) looks tokens up "
-                  "as written, as the paper's code did, so capitals, numbers and punctuation become <unk>."},
+                  "as written, as Hendrycks et al.'s code did, so capitals, numbers and punctuation become <unk>."},
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -184,7 +184,7 @@ LM_TRAINING_DEFAULTS: dict[str, Any] = {
     "ood_score": "nll",
 }
 LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Measured at word level (docs/experiments.md): with the paper's text mapping, OE weight 0.1 raised test
+    # Measured at word level (docs/experiments.md): with the 'paper' text mapping, OE weight 0.1 raised test
     # perplexity by 2.5% and weight 0.5 by 5.8%, for the same AUROC (99.5 and 99.6).
     "word": {"text_mapping": "paper", "oe_weight": 0.1, "ood_score": PUBLISHED_SCORE["word"]},
     "char": {

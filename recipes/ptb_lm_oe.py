@@ -8,7 +8,7 @@ Run on local data (the layout of shared/data) or, without --data_dir, from the H
 A CPU-sized LSTM language model trains on PTB windows of 70 words (or 150 characters), each scored on its
 own with no hidden state carried between windows. A copy is then fine-tuned with OE on WikiText-2
 windows mapped to PTB's vocabulary, and both are scored on the five English Web Treebank genres.
-At word level the mapping looks words up as written, as the paper's code did (`--text_mapping paper`).
+At word level the mapping looks words up as written, as the code of Hendrycks et al. did (`--text_mapping paper`).
 `--text_mapping ptb` rewrites the text in PTB's form first (docs/experiments.md compares the two).
 `--model_name_or_path` trains any causal LM instead; every setting is a flag (`--help` lists them).
 """

@@ -204,7 +204,7 @@ def _check_mapping(mapping: str, level: str) -> None:
 
     if mapping == "paper" and level != "word":
         raise ValueError(
-            "The 'paper' text mapping exists at word level only: at character level the paper lower-cased "
+            "The 'paper' text mapping exists at word level only: at character level Hendrycks et al. lower-cased "
             "the text and dropped characters PTB lacks, which is what the 'ptb' mapping does. Use mapping='ptb'."
         )
 
