@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,13 @@ from sklearn.metrics import roc_auc_score
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from oe_nlp.data.lm import build_lm_tokenizer, load_lm_datasets, load_lm_ood_suite
-from oe_nlp.lm_experiment import LMDataArguments, LMExperimentArguments, build_lm, parse_lm_arguments
+from oe_nlp.lm_experiment import (
+    LMDataArguments,
+    LMExperimentArguments,
+    build_lm,
+    lm_comparison_markdown,
+    parse_lm_arguments,
+)
 
 from .conftest import FIXTURE_DATA
 from .test_experiment import load_recipe
@@ -69,11 +76,34 @@ def test_recipe_reports_perplexity_and_auroc_of_its_saved_models(ptb_run):
 def test_recipe_writes_the_comparison_with_published_rows(ptb_run):
     output_dir, _ = ptb_run
     text = (output_dir / "results.md").read_text()
-    # At word level the published rows sit under the uniform cross-entropy, the score of the paper's code.
+    # The published rows sit under the uniform cross-entropy, the score of Hendrycks et al.'s code.
+    assert text.startswith(
+        "# PTB word-level language model: baseline vs Outlier Exposure\n\nText mapping: `paper`.\n"
+    )
     published_table = text.split("score `uniform_cross_entropy`")[1].split("Mean over")[0]
     assert "| Baseline (published) | 48.5 | - | 81.2 | 44.0 | - |" in published_table
     assert "(published)" not in text.split("score `uniform_cross_entropy`")[0]
     assert "Test perplexity" in text
+
+
+def test_comparison_omits_published_rows_for_ptb(ptb_run):
+    _, reports = ptb_run
+    text = lm_comparison_markdown(reports, "word", ["uniform_cross_entropy", "nll"], "ptb")
+
+    assert text.startswith(
+        "Text mapping: `ptb`. The published rows are left out: they come from the `paper` text mapping.\n"
+    )
+    assert "(published)" not in text
+
+
+def test_recipe_evaluates_ood_score_first(ptb_run):
+    output_dir, _ = ptb_run
+    summary = json.loads((output_dir / "results.json").read_text())
+    baseline_text = (output_dir / "baseline" / "results.md").read_text()
+
+    assert set(summary["reports"]["oe"]["metrics"]) == {"nll", "uniform_cross_entropy", "msp"}
+    assert baseline_text.index("## uniform_cross_entropy") < baseline_text.index("## nll")
+    assert baseline_text.index("## nll") < baseline_text.index("## msp")
 
 
 def test_level_defaults_and_argument_errors():
@@ -84,7 +114,7 @@ def test_level_defaults_and_argument_errors():
     data_args, model_args, training_args, _ = parse_lm_arguments(["--level", "char", "--output_dir", "x"])
     assert data_args.text_mapping == "ptb"
     assert (data_args.level, training_args.num_train_epochs, model_args.embedding_size) == ("char", 1.0, 64)
-    assert training_args.ood_score == "nll"
+    assert training_args.ood_score == "uniform_cross_entropy"
     assert training_args.oe_weight == 0.1
     model = build_lm(model_args, build_lm_tokenizer(["a b", "c"], "char"))
     assert model.config.tie_word_embeddings is False
@@ -97,6 +127,22 @@ def test_level_defaults_and_argument_errors():
         LMDataArguments(level="char", text_mapping="paper")
     with pytest.raises(ValueError, match=r"Unknown score\(s\) \['energy'\]"):
         LMExperimentArguments(eval_scores="nll,energy")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--level", "char", "--text_mapping", "paper"], "exists at word level only. Use --text_mapping ptb"),
+        (["--text_mapping", "raw"], "invalid choice: 'raw' \\(choose from 'ptb', 'paper'\\)"),
+        (["--ood_score", "energy"], "--ood_score energy has no per-sequence form for language models"),
+    ],
+)
+def test_command_line_errors_exit_with_usage(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_lm_arguments([*argv, "--output_dir", "x"])
+
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_push_to_hub_is_rejected_before_training(tmp_path):
