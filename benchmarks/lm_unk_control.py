@@ -36,8 +36,8 @@ def with_unk(dataset: Dataset, share: float, unk_id: int, eos_id: int, seed: int
     return Dataset.from_dict({"input_ids": windows, "attention_mask": dataset["attention_mask"]})
 
 
-def sequence_scores(model_path: str, dataset: Dataset, output_dir: str) -> dict[str, np.ndarray]:
-    """Score every window of `dataset` with the causal LM saved at `model_path`."""
+def scoring_trainer(model_path: str, output_dir: str) -> OETrainer:
+    """Load the causal LM saved at `model_path` into a trainer that only predicts."""
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     args = OETrainingArguments(
         output_dir=output_dir, per_device_eval_batch_size=64, report_to="none", dataloader_pin_memory=False
@@ -48,7 +48,7 @@ def sequence_scores(model_path: str, dataset: Dataset, output_dir: str) -> dict[
         processing_class=tokenizer,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
     )
-    return trainer.predict_sequence_scores(dataset, description=model_path)
+    return trainer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,10 +70,13 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as output_dir:
         for model_path in arguments.models:
-            clean = sequence_scores(model_path, test, output_dir)
+            trainer = scoring_trainer(model_path, output_dir)
+            clean = trainer.predict_sequence_scores(test, description=f"{model_path}: PTB test")
             for share in arguments.shares:
                 copies = with_unk(test, share, tokenizer.unk_token_id, tokenizer.eos_token_id, arguments.seed)
-                corrupted = sequence_scores(model_path, copies, output_dir)
+                corrupted = trainer.predict_sequence_scores(
+                    copies, description=f"{model_path}: {share:.0%} <unk>"
+                )
                 cells = [f"{100 * auroc(clean[name], corrupted[name]):.1f}" for name in LM_SEQUENCE_SCORES]
                 print(f"| {model_path} | {share:.2f} | " + " | ".join(cells) + " |")
 
