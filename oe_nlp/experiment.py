@@ -459,6 +459,11 @@ def evaluate_stage(
     return report
 
 
+def ood_score_first(ood_score: str, score_names: list[str]) -> list[str]:
+    """Return `score_names` with `ood_score` moved to the front, or added there when missing."""
+    return [ood_score, *(name for name in score_names if name != ood_score)]
+
+
 def run_experiment(
     data_args: DataArguments,
     model_args: ModelArguments,
@@ -478,9 +483,7 @@ def run_experiment(
             f"--hub_model_id your-name/{data_args.task}-oe."
         )
     # The trainer's `ood_score` is the score the detector deploys, so it is evaluated first.
-    scores = [training_args.ood_score] + [
-        name for name in experiment_args.score_names if name != training_args.ood_score
-    ]
+    scores = ood_score_first(training_args.ood_score, experiment_args.score_names)
     experiment_args = dataclasses.replace(experiment_args, eval_scores=",".join(scores))
     data = prepare_data(data_args, model_args)
 

@@ -38,7 +38,7 @@ from .data.lm import (
     load_lm_outlier_dataset,
 )
 from .evaluation import OODReport, comparison_markdown, evaluate_lm_ood_suite, write_text_atomic
-from .experiment import train_stage
+from .experiment import ood_score_first, train_stage
 from .models.lstm_lm import LSTMForCausalLM, LSTMLMConfig
 from .scores import LM_SEQUENCE_SCORES
 from .trainer import OETrainer, OETrainingArguments
@@ -320,12 +320,6 @@ def reuse_baseline(path: str, args: OETrainingArguments, data: dict[str, Any]) -
     return trainer, 0.0
 
 
-def ordered_scores(experiment_args: LMExperimentArguments, training_args: OETrainingArguments) -> list[str]:
-    """Return the scores to evaluate with `training_args.ood_score` first, added when `eval_scores` lacks it."""
-    others = [name for name in experiment_args.score_names if name != training_args.ood_score]
-    return [training_args.ood_score, *others]
-
-
 def evaluate_lm_stage(
     trainer: OETrainer,
     name: str,
@@ -374,7 +368,7 @@ def run_lm_experiment(
             f"the model folder, e.g. `hf upload <your-name>/<repo> {output_dir / 'oe'}`."
         )
     data = prepare_lm_data(data_args)
-    scores = ordered_scores(experiment_args, training_args)
+    scores = ood_score_first(training_args.ood_score, experiment_args.score_names)
 
     # ---- Baseline: the language model alone ----
     baseline_args = dataclasses.replace(training_args, output_dir=str(output_dir / "baseline"))
